@@ -1,0 +1,75 @@
+"""Checks: each ``expect:`` line of a scenario evaluated against what the run measured."""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_stress.metrics import METRICS
+from pytest_stress.scenario import Expectation
+
+
+class CheckStatus(str, enum.Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_EVALUATED = "not_evaluated"  # the metric is not measured (yet); never counted as passed
+
+
+@dataclass(frozen=True)
+class Check:
+    scenario: str
+    name: str
+    threshold: str
+    measured: float | bool | None
+    status: CheckStatus
+    unit: str = ""
+    detail: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status is CheckStatus.PASSED
+
+    def measured_text(self) -> str:
+        if self.measured is None:
+            return "not measured"
+        if isinstance(self.measured, bool):
+            return str(self.measured).lower()
+        return f"{self.measured:.4g}{self.unit}"
+
+    def line(self) -> str:
+        """``max_drawdown_pct: measured 6.12% breaches <= 5%`` - one line of a failure message."""
+        if self.status is CheckStatus.NOT_EVALUATED:
+            return f"{self.name}: not evaluated ({self.detail or 'not measured'}); required {self.threshold}"
+        verb = "within" if self.passed else "breaches"
+        return f"{self.name}: measured {self.measured_text()} {verb} {self.threshold}"
+
+    def to_dict(self) -> dict[str, Any]:
+        m = self.measured
+        if isinstance(m, float) and not math.isfinite(m):
+            m = str(m)  # JSON has no inf/nan
+        return {"scenario": self.scenario, "check": self.name, "threshold": self.threshold, "measured": m,
+                "unit": self.unit, "status": self.status.value, "detail": self.detail}
+
+
+def evaluate(scenario: str, expectations: tuple[Expectation, ...],
+             measured: Mapping[str, float | bool]) -> tuple[Check, ...]:
+    """One Check per expectation; a metric missing from ``measured`` is NOT_EVALUATED."""
+    out = []
+    for e in expectations:
+        unit = METRICS[e.metric].unit
+        if e.metric not in measured:
+            out.append(Check(scenario, e.metric, e.threshold_text(), None, CheckStatus.NOT_EVALUATED, unit,
+                             "this version of the suite does not measure it"))
+            continue
+        value = measured[e.metric]
+        if e.equals is not None:
+            ok = bool(value) == e.equals
+        else:
+            v = float(value)
+            ok = not math.isnan(v) and (e.max is None or v <= e.max) and (e.min is None or v >= e.min)
+        status = CheckStatus.PASSED if ok else CheckStatus.FAILED
+        out.append(Check(scenario, e.metric, e.threshold_text(), value, status, unit))
+    return tuple(out)
