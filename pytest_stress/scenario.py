@@ -34,6 +34,7 @@ from pytest_stress.schema import (
 # A market frame above this many cells (ticks x symbols) is refused before any memory is taken:
 # 50M cells is 400 MB per float64 field.
 MAX_CELLS = 50_000_000
+MAX_SYMBOLS = 10_000
 
 
 class OnBreach(str, enum.Enum):
@@ -157,7 +158,7 @@ _NAME = Text(pattern=r"[a-z][a-z0-9_]*", pattern_help="in snake_case (a-z, 0-9, 
 
 MARKET_FIELDS: dict[str, Spec] = {
     "source": Choice(options=("synthetic",)),
-    "symbols": Num(lo=1, hi=10_000, integer=True, default=100),
+    "symbols": Num(lo=1, hi=MAX_SYMBOLS, integer=True, default=100),
     "duration_s": Num(lo=0, lo_open=True, hi=7 * 86_400),
     "tick_ms": Num(lo=1, hi=3_600_000, integer=True, default=100),
     "seed": Num(lo=0, hi=2**63 - 1, integer=True, default=0),
@@ -340,6 +341,11 @@ def _library_files(extra_dirs: Iterable[str | Path]) -> dict[str, Path]:
     return files
 
 
+def library_names(extra_dirs: Iterable[str | Path] = ()) -> list[str]:
+    """Names of the library scenarios, from file names alone (a broken file fails only its own test)."""
+    return sorted(_library_files(extra_dirs))
+
+
 def scenario_library(extra_dirs: Iterable[str | Path] = ()) -> list[Scenario]:
     """Every bundled scenario plus those in ``extra_dirs`` (``--stress-scenarios``), sorted by name.
 
@@ -368,7 +374,8 @@ def load_scenario(name_or_path: str | Path, extra_dirs: Iterable[str | Path] = (
 
         near = get_close_matches(text, list(files), n=3)
         hint = f" Did you mean: {', '.join(near)}?" if near else ""
-        raise ScenarioNotFound(f"no scenario named '{text}' in the library ({len(files)} scenarios; "
+        raise ScenarioNotFound(f"no scenario named '{text}' in the library ({len(files)} "
+                               f"scenario{'s' if len(files) != 1 else ''}; "
                                f"`python -m pytest_stress scenarios list` shows them).{hint}")
     return load_scenario_file(files[text])
 
@@ -381,6 +388,7 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "StressSpec",
+    "library_names",
     "load_scenario",
     "scenario_library",
 ]

@@ -45,8 +45,13 @@ def read_yaml(text: str, source: str) -> tuple[Any, dict[KeyPath, int]]:
         data = _build(loader, node, (), lines, problems, source)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
         what = exc.problem or exc.context or "unreadable YAML"
+        at_end = mark is not None and mark.index >= len(text.rstrip())
+        if at_end and exc.context_mark is not None and exc.context:
+            # an unclosed bracket or quote: the parser gives up at the end of the file; point where it opened
+            mark = exc.context_mark
+            what = f"{what} ({exc.context} that starts here)"
+        line = mark.line + 1 if mark is not None else 1
         raise ScenarioError([Problem(source, line, "", f"invalid YAML: {what}")]) from None
     except yaml.YAMLError as exc:
         raise ScenarioError([Problem(source, 1, "", f"invalid YAML: {exc}")]) from None

@@ -37,7 +37,7 @@ class Portfolio:
 
     @property
     def gross_leverage(self) -> float:
-        return float(np.abs(self.weights).sum())
+        return round(float(np.abs(self.weights).sum()), 12)  # 100 x 0.01 reads 1.0, not 0.9999999999999999
 
     @classmethod
     def from_spec(cls, spec: PortfolioSpec, n_symbols: int) -> Portfolio:

@@ -1,0 +1,338 @@
+"""The ``pytest-stress`` command line: list, show and validate scenarios, and run one to a GO/NO-GO verdict.
+
+Exit codes: 0 success (or GO), 1 NO-GO, 2 bad input (unknown scenario, invalid file, bad option).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_stress import __version__
+from pytest_stress.errors import ScenarioError, ScenarioNotFound, StressError
+from pytest_stress.metrics import METRICS
+from pytest_stress.scenario import Scenario, load_scenario, load_scenario_file, scenario_library
+
+if TYPE_CHECKING:
+    from pytest_stress.replay.result import ScenarioResult
+
+PROG = "pytest-stress"
+
+EXIT_OK = 0
+EXIT_NO_GO = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: not 1, which would read as NO-GO
+
+# `scenarios list` keeps each row within this many columns; the description gives way first.
+TABLE_WIDTH = 100
+
+# The seed feeds numpy.random.SeedSequence, which refuses negatives; the upper bound matches the schema's.
+MAX_SEED = 2**63 - 1
+
+
+class _Usage(StressError):
+    """A bad command-line value found after parsing (argparse cannot express it as a type)."""
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def _report_stress_error(exc: StressError) -> None:
+    if isinstance(exc, ScenarioError):
+        # Keep each problem at the start of its own line so editors and CI annotators can jump to it.
+        n = len(exc.problems)
+        _error(f"invalid scenario ({n} problem{'s' if n != 1 else ''}):")
+        print(str(exc), file=sys.stderr)
+    else:
+        _error(str(exc))
+
+
+# --- scenarios list / show ------------------------------------------------------------------------
+
+
+def _stress_types(sc: Scenario) -> str:
+    # A scenario may stack the same stress type twice; the table says which kinds, not how many.
+    return ",".join(dict.fromkeys(s.type for s in sc.stress)) or "-"
+
+
+def _truncate(text: str, width: int) -> str:
+    text = " ".join(text.split())  # a folded YAML description may carry newlines
+    if len(text) <= width:
+        return text
+    return text[: max(width - 3, 0)] + "..."
+
+
+def _cmd_scenarios_list(args: argparse.Namespace) -> int:
+    library = scenario_library(args.scenarios)
+    header = ("NAME", "STRESS", "SYMBOLS", "DURATION", "EXPECT", "DESCRIPTION")
+    rows = [
+        (
+            sc.name,
+            _stress_types(sc),
+            str(sc.market.symbols),
+            f"{sc.market.duration_s:g}s",
+            str(len(sc.expect)),
+            sc.description,
+        )
+        for sc in library
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
+    used = sum(widths) + 2 * 5
+    desc_width = max(TABLE_WIDTH - used, 20)
+    for row in [header, *rows]:
+        cells = [
+            row[0].ljust(widths[0]),
+            row[1].ljust(widths[1]),
+            row[2].rjust(widths[2]),
+            row[3].rjust(widths[3]),
+            row[4].rjust(widths[4]),
+            _truncate(row[5], desc_width),
+        ]
+        print("  ".join(cells).rstrip())
+    if not rows:
+        print("(no scenarios)")
+    return EXIT_OK
+
+
+def _cmd_scenarios_show(args: argparse.Namespace) -> int:
+    import yaml
+
+    sc = load_scenario(args.scenario, extra_dirs=args.scenarios)
+    print(f"# source: {sc.source}")
+    sys.stdout.write(yaml.safe_dump(sc.to_dict(), sort_keys=False))
+    return EXIT_OK
+
+
+# --- validate -------------------------------------------------------------------------------------
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    status = EXIT_OK
+    for path in args.files:
+        # Every file is checked even after a bad one, so one run lists all that needs fixing.
+        try:
+            sc = load_scenario_file(path)
+        except ScenarioError as exc:
+            print(str(exc), file=sys.stderr)
+            status = EXIT_USAGE
+        except ScenarioNotFound as exc:
+            print(str(exc), file=sys.stderr)
+            status = EXIT_USAGE
+        else:
+            print(f"{path}: ok ({sc.name})")
+    return status
+
+
+# --- run ------------------------------------------------------------------------------------------
+
+
+def _json_safe(value: Any) -> Any:
+    """Non-finite floats become strings, as ScenarioResult.to_dict already does for some fields.
+
+    json.dumps would otherwise write bare NaN/Infinity, which strict JSON parsers reject.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _verdict(result: ScenarioResult) -> str:
+    return "GO" if result.passed else "NO-GO"
+
+
+def _fmt(value: float, spec: str, unit: str = "") -> str:
+    return f"{value:{spec}}{unit}" if math.isfinite(value) else str(value)
+
+
+def _summary(result: ScenarioResult) -> str:
+    from pytest_stress.certify.checks import CheckStatus
+
+    tick_s = result.tick_ms / 1000.0
+    rows: list[tuple[str, str]] = [
+        ("scenario", f"{result.scenario} ({result.source})" if result.source else result.scenario),
+        ("seed", str(result.seed)),
+        ("symbols", str(result.symbols)),
+        ("ticks", f"{result.n_ticks} x {result.tick_ms} ms ({(result.n_ticks - 1) * tick_s:g} s)"),
+        ("runtime", f"{result.runtime_ms:.1f} ms"),
+        ("max drawdown", _fmt(result.max_drawdown_pct, ".3f", " %")),
+        ("VaR multiple", _fmt(result.var_multiple, ".3f", "x")),
+        ("position delta", _fmt(result.position_delta_pct, ".3f", " %")),
+        ("1-day VaR", f"{_fmt(result.var_1d, ',.2f')} ({result.var_confidence:.0%} confidence)"),
+    ]
+    if result.kill_switch_triggered and result.kill_switch_tick is not None:
+        kill = f"FIRED at tick {result.kill_switch_tick} ({result.kill_switch_tick * tick_s:g} s)"
+    else:
+        kill = "not fired"
+    rows.append(("kill switch", kill))
+    rows.append(("breaches", str(len(result.breaches)) if result.breaches else "none"))
+
+    width = max(len(k) for k, _ in rows) + 1
+    lines = [f"{(k + ':').ljust(width)} {v}" for k, v in rows]
+    for b in result.breaches:
+        unit = METRICS[b.metric].unit if b.metric in METRICS else ""
+        lines.append(
+            f"  {b.metric} at tick {b.tick} ({b.time_ms / 1000:g} s): "
+            f"measured {_fmt(b.measured, '.4g', unit)} above limit {b.limit:g}{unit}"
+        )
+    lines.append("checks:" if result.checks else "checks: none (the scenario has no expect: block)")
+    label = {CheckStatus.PASSED: "PASS", CheckStatus.FAILED: "FAIL", CheckStatus.NOT_EVALUATED: "N/A "}
+    lines.extend(f"  {label[c.status]} {c.line()}" for c in result.checks)
+    lines.append(f"verdict: {_verdict(result)}")
+    return "\n".join(lines)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    if args.symbols is not None and args.symbols < 1:
+        raise _Usage(f"--symbols must be at least 1, got {args.symbols}")
+    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
+        raise _Usage(f"--seed must be between 0 and {MAX_SEED}, got {args.seed}")
+    sc = load_scenario(args.scenario, extra_dirs=args.scenarios)
+
+    # Imported here: the replay core pulls in numba, which the other sub-commands never need.
+    from pytest_stress.replay.engine import run_scenario
+
+    result = run_scenario(sc, symbols=args.symbols, seed=args.seed)
+    if args.json:
+        doc = result.to_dict()
+        doc["verdict"] = _verdict(result)
+        print(json.dumps(_json_safe(doc), indent=2, allow_nan=False))
+    else:
+        print(_summary(result))
+    return EXIT_OK if result.passed else EXIT_NO_GO
+
+
+# --- parser ---------------------------------------------------------------------------------------
+
+
+def _add_scenario_dirs(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--scenarios",
+        metavar="DIR",
+        action="append",
+        default=[],
+        type=Path,
+        help="extra directory of scenario YAML files, searched after the bundled library; a name found "
+        "there shadows a bundled one; repeat for several (default: bundled library only)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Replay market stress scenarios against a portfolio and certify the result GO / NO-GO.",
+        epilog="exit codes: 0 success or GO, 1 NO-GO, 2 bad input",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    scen = sub.add_parser("scenarios", help="list or show library scenarios")
+    scen.set_defaults(parser=scen)
+    scen_sub = scen.add_subparsers(dest="scenarios_command", metavar="ACTION")
+    p_list = scen_sub.add_parser(
+        "list",
+        help="table of every library scenario",
+        description="One row per scenario: name, stress types, symbols, market duration in seconds, "
+        "number of expect: lines, description.",
+    )
+    _add_scenario_dirs(p_list)
+    p_list.set_defaults(func=_cmd_scenarios_list)
+    p_show = scen_sub.add_parser(
+        "show",
+        help="print one scenario as YAML, defaults filled in",
+        description="Print a scenario as YAML with every default filled in, after a '# source:' line.",
+    )
+    p_show.add_argument("scenario", metavar="NAME_OR_PATH", help="library name or path to a YAML file")
+    _add_scenario_dirs(p_show)
+    p_show.set_defaults(func=_cmd_scenarios_show)
+
+    p_val = sub.add_parser(
+        "validate",
+        help="check scenario files (exit 2 if any is invalid)",
+        description="Check each file; print 'FILE: ok (NAME)' on stdout, or one 'FILE:LINE: key: problem' "
+        "line per problem on stderr. Exit 0 if all are valid, 2 otherwise.",
+    )
+    p_val.add_argument("files", metavar="FILE", nargs="+", help="scenario YAML file")
+    p_val.set_defaults(func=_cmd_validate)
+
+    p_run = sub.add_parser(
+        "run",
+        help="replay a scenario and print its verdict",
+        description="Replay a scenario and check its expect: block. Exit 0 on GO, 1 on NO-GO, "
+        "2 on bad input.",
+    )
+    p_run.add_argument("scenario", metavar="NAME_OR_PATH", help="library name or path to a YAML file")
+    p_run.add_argument(
+        "--symbols",
+        metavar="N",
+        type=int,
+        default=None,
+        help="number of symbols to replay, at least 1 (default: the scenario's market.symbols)",
+    )
+    p_run.add_argument(
+        "--seed",
+        metavar="S",
+        type=int,
+        default=None,
+        help="random seed of the synthetic market, 0 or more (default: the scenario's market.seed)",
+    )
+    p_run.add_argument(
+        "--json",
+        action="store_true",
+        help='print one JSON document (the result plus "verdict") instead of the summary; '
+        "percentages are in percent, money in the portfolio's currency, times in ms",
+    )
+    _add_scenario_dirs(p_run)
+    p_run.set_defaults(func=_cmd_run)
+    return parser
+
+
+def _exit_status(code: Any) -> int:
+    """argparse exits with SystemExit; turn its code into the int main() promises."""
+    if code is None:
+        return EXIT_OK
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return EXIT_USAGE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line on ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors; callers get a code, not an exit
+        return _exit_status(exc.code)
+    func = getattr(args, "func", None)
+    if func is None:
+        # A command group without its action (`pytest-stress scenarios`) shows that group's help.
+        getattr(args, "parser", parser).print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return func(args)
+    except StressError as exc:
+        _report_stress_error(exc)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader (`| head`) went away; silence the second error Python raises at shutdown.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+__all__ = ["build_parser", "main"]

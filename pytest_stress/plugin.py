@@ -1,0 +1,219 @@
+"""The pytest face of pytest-trading-stress: options, markers, fixtures and report hooks.
+
+Each hook hands off to a module that does the work; nothing heavy (numba, pandas) is imported here,
+so an unrelated pytest run does not pay for the replay core.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_stress.errors import StressError
+
+if TYPE_CHECKING:
+    from pytest_stress.certify.session import CertificationSession
+    from pytest_stress.replay import Portfolio, ScenarioResult
+    from pytest_stress.scenario import Scenario
+
+_RECORDER_NAME = "pytest_stress.recorder"
+_MARKER_KWARGS = {"name", "library", "symbols", "seed"}
+
+MARKERS = (
+    "stress: a stress or chaos test of the trading stack (select with -m stress)",
+    "stress_scenario(name=None, *, library=False, symbols=None, seed=None): replay a scenario for the "
+    "stress_run fixture; library=True runs the test once per library scenario. Implies 'stress'.",
+    "inject_failure(service, *, mode=None, rate=None, window=None, duration_s=None): inject an "
+    "infrastructure fault. Not available in this version: such tests are skipped, never passed. "
+    "Implies 'stress'.",
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("stress", "trading stress certification (pytest-trading-stress)")
+    group.addoption("--stress-report", action="append", default=[], metavar="FORMAT[:PATH]",
+                    help="write the certification report: html or json, optionally :PATH "
+                         "(default reports/stress/certification.html / .json); repeatable")
+    group.addoption("--stress-seed", type=int, default=None, metavar="SEED",
+                    help="replay every scenario with SEED instead of the seed in its file (default: file seed)")
+    group.addoption("--stress-scenarios", action="append", default=[], metavar="DIR",
+                    help="add the scenario YAML files in DIR to the library; a name in DIR shadows a bundled "
+                         "one (repeatable; ini: stress_scenarios)")
+    group.addoption("--stress-profile", choices=("ci", "nightly"), default=None,
+                    help="ci: compressed runbook durations; nightly: real durations (default ci). Recorded "
+                         "in the report; in this version no scenario has a wall-clock duration to compress")
+    group.addoption("--stress-time-scale", type=float, default=None, metavar="FACTOR",
+                    help="divide runbook durations by FACTOR (default 1 nightly, 10 ci). Recorded in the "
+                         "report; not applied yet: no scenario in this version runs in wall-clock time")
+    group.addoption("--toxiproxy-url", default=None, metavar="URL",
+                    help="use the Toxiproxy server at URL for fault injection. Not used yet: fault "
+                         "injection (@inject_failure) is not available in this version")
+    parser.addini("stress_scenarios", "extra scenario directories, one per line", type="paths", default=[])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in MARKERS:
+        config.addinivalue_line("markers", line)
+    from pytest_stress.certify.session import CertificationSession, parse_report_targets
+
+    base = Path(config.invocation_params.dir)
+    try:
+        targets = parse_report_targets(config.getoption("stress_report") or [], base)
+    except StressError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    profile = config.getoption("stress_profile") or "ci"
+    scale = config.getoption("stress_time_scale") or (10.0 if profile == "ci" else 1.0)
+    if scale <= 0:
+        raise pytest.UsageError(f"--stress-time-scale must be positive, got {scale:g}")
+    options = {"profile": profile, "time_scale": scale, "seed_override": config.getoption("stress_seed"),
+               "scenario_dirs": [str(d) for d in _scenario_dirs(config)],
+               "toxiproxy_url": config.getoption("toxiproxy_url")}
+    # xdist workers record, the controller writes: workers get no report targets.
+    if hasattr(config, "workerinput"):
+        targets = []
+    config.pluginmanager.register(_Recorder(config, CertificationSession(targets, options, base)), _RECORDER_NAME)
+
+
+def _scenario_dirs(config: pytest.Config) -> list[Path]:
+    base = Path(config.invocation_params.dir)
+    cli = [base / d for d in config.getoption("stress_scenarios") or []]
+    return [*config.getini("stress_scenarios"), *cli]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("stress_scenario") or item.get_closest_marker("inject_failure"):
+            item.add_marker(pytest.mark.stress)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("stress_scenario")
+    if marker is None or "stress_scenario" not in metafunc.fixturenames:
+        return
+    unknown = set(marker.kwargs) - _MARKER_KWARGS
+    if unknown:
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: stress_scenario marker got unknown "
+                                f"argument(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(_MARKER_KWARGS))}")
+    if marker.kwargs.get("library"):
+        from pytest_stress.scenario import library_names
+
+        names = library_names(_scenario_dirs(metafunc.config))
+        metafunc.parametrize("stress_scenario", names, indirect=True, ids=names)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    marker = item.get_closest_marker("inject_failure")
+    if marker is not None:
+        service = marker.args[0] if marker.args else marker.kwargs.get("service", "?")
+        pytest.skip(f"inject_failure({service!r}): fault injection is not available in this version of "
+                    "pytest-trading-stress; the test was not run")
+
+
+@pytest.fixture
+def stress_scenario(request: pytest.FixtureRequest) -> Scenario:
+    """The Scenario named by the test's ``@pytest.mark.stress_scenario`` (with its overrides applied)."""
+    from pytest_stress.scenario import load_scenario
+
+    marker = request.node.get_closest_marker("stress_scenario")
+    name = getattr(request, "param", None)
+    if name is None and marker is not None:
+        name = marker.args[0] if marker.args else marker.kwargs.get("name")
+    if name is None:
+        pytest.fail("the stress_scenario fixture needs a scenario: mark the test with "
+                    "@pytest.mark.stress_scenario('flash_crash_lite') (or library=True)", pytrace=False)
+    kwargs = marker.kwargs if marker is not None else {}
+    seed = request.config.getoption("stress_seed")
+    try:
+        scenario = load_scenario(name, _scenario_dirs(request.config))
+    except StressError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    return scenario.with_overrides(symbols=kwargs.get("symbols"),
+                                   seed=seed if seed is not None else kwargs.get("seed"))
+
+
+@pytest.fixture
+def stress_portfolio() -> Portfolio | None:
+    """The book replayed through the scenario. None: the scenario's own equal-weight book.
+
+    Override it in your conftest.py to certify your positions:
+    ``return Portfolio(initial_capital=5e6, weights=my_weights)`` (one signed weight per symbol).
+    """
+    return None
+
+
+@pytest.fixture
+def stress_run(request: pytest.FixtureRequest, stress_scenario: Scenario,
+               stress_portfolio: Portfolio | None) -> Iterator[ScenarioResult]:
+    """The ScenarioResult of replaying ``stress_scenario``; recorded for the certification report.
+
+    Call ``stress_run.certify()`` to certify the scenario's ``expect:`` block: only certified runs
+    enter the go/no-go verdict.
+    """
+    import dataclasses
+
+    from pytest_stress.replay import run_scenario
+
+    certified = {"value": False}
+
+    def mark_certified(_: Any) -> None:
+        certified["value"] = True
+
+    try:
+        result = run_scenario(stress_scenario, portfolio=stress_portfolio)
+    except StressError as exc:
+        pytest.fail(f"{stress_scenario.name}: {exc}", pytrace=False)
+    result = dataclasses.replace(result, certify_hook=mark_certified)
+    yield result
+    from pytest_stress.certify.session import RUN_PROPERTY
+
+    request.node.user_properties.append((RUN_PROPERTY, {**result.to_dict(), "certified": certified["value"]}))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    recorder = config.pluginmanager.get_plugin(_RECORDER_NAME)
+    if recorder is not None:
+        config.pluginmanager.unregister(recorder)
+
+
+class _Recorder:
+    """Feeds test reports to the certification session, writes the reports, prints the verdict."""
+
+    def __init__(self, config: pytest.Config, state: CertificationSession) -> None:
+        self.config = config
+        self.state = state
+        self.written: list[Path] = []
+        self.write_error: str | None = None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.state.add_report(report)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if hasattr(self.config, "workerinput") or not self.state.targets:
+            return
+        from pytest_stress.certify import environment
+
+        try:
+            self.written = self.state.write(environment.collect(self.state.cwd, self.state.options))
+        except StressError as exc:
+            self.write_error = str(exc)
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if hasattr(self.config, "workerinput") or not (self.state.active or self.state.targets):
+            return
+        verdict = self.state.verdict()
+        tr = terminalreporter
+        tr.section("stress certification", bold=True)
+        tr.write_line(f"verdict: {verdict.decision}", bold=True, green=verdict.go, red=not verdict.go)
+        for reason in verdict.reasons:
+            tr.write_line(f"  {reason}")
+        for caveat in verdict.caveats:
+            tr.write_line(f"  not covered: {caveat}", yellow=True)
+        for path in self.written:
+            tr.write_line(f"report: {os.path.relpath(path, self.config.invocation_params.dir)}")
+        if self.write_error:
+            tr.write_line(f"report NOT written: {self.write_error}", red=True)

@@ -1,0 +1,317 @@
+"""The pytest face, run through pytester: markers, selection, fixtures, overrides, the report and verdict."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+CERTIFY_LITE = """
+    import pytest
+
+    @pytest.mark.stress_scenario("flash_crash_lite", symbols=10)
+    def test_lite_certifies(stress_run):
+        stress_run.certify()
+"""
+
+STRICT_SCENARIO = """
+    name: strict_crash
+    description: flash crash against a drawdown limit no book can meet
+    market: {source: synthetic, symbols: 5, duration_s: 10, tick_ms: 100, seed: 3}
+    portfolio: {initial_capital: 1000000}
+    stress:
+      - {type: flash_crash, price_shock_pct: -0.03, spread_mult: 3.0, duration_s: 10}
+    expect:
+      max_drawdown_pct: {max: 1.0}
+      position_delta_pct: {max: 10.0}
+    on_breach: kill_switch
+"""
+
+
+def _report(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_markers_are_registered_and_strict_markers_is_clean(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.stress
+        def test_a(): pass
+
+        @pytest.mark.stress_scenario("flash_crash_lite", symbols=3)
+        def test_b(stress_run): pass
+
+        @pytest.mark.inject_failure("broker", mode="outage", duration_s=10)
+        def test_c(): pass
+    """)
+    result = pytester.runpytest("--strict-markers")
+    result.assert_outcomes(passed=2, skipped=1)
+    markers = pytester.runpytest("--markers").stdout.str()
+    for name in ("@pytest.mark.stress:", "@pytest.mark.stress_scenario(", "@pytest.mark.inject_failure("):
+        assert name in markers
+
+
+def test_stress_selection_includes_implied_markers(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import pytest
+
+        def test_unit(): pass
+
+        @pytest.mark.stress
+        def test_explicit(): pass
+
+        @pytest.mark.stress_scenario("flash_crash_lite", symbols=3)
+        def test_scenario(stress_run): pass
+    """)
+    selected = pytester.runpytest("-m", "stress", "-v")
+    selected.assert_outcomes(passed=2, deselected=1)
+    selected.stdout.fnmatch_lines(["*test_explicit PASSED*", "*test_scenario PASSED*"])
+    others = pytester.runpytest("-m", "not stress", "-v")
+    others.assert_outcomes(passed=1, deselected=2)
+    others.stdout.fnmatch_lines(["*test_unit PASSED*"])
+
+
+def test_html_report_at_given_path_shows_go_verdict(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(CERTIFY_LITE)
+    out = pytester.path / "out" / "go.html"
+    result = pytester.runpytest(f"--stress-report=html:{out}")
+    result.assert_outcomes(passed=1)
+    page = out.read_text(encoding="utf-8")
+    assert '<div class="decision">GO</div>' in page
+    assert "max_drawdown_pct" in page and "&lt;= 5%" in page
+    assert "http://" not in page and "https://" not in page  # self-contained: nothing fetched
+    result.stdout.fnmatch_lines(["*stress certification*", "verdict: GO", "report: out/go.html"])
+    assert not list(out.parent.glob("*.tmp")), "atomic write left a temp file behind"
+
+
+def test_default_report_paths_are_under_reports_stress(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(CERTIFY_LITE)
+    pytester.runpytest("--stress-report=html", "--stress-report=json").assert_outcomes(passed=1)
+    doc = _report(pytester.path / "reports" / "stress" / "certification.json")
+    assert (pytester.path / "reports" / "stress" / "certification.html").is_file()
+    assert doc["verdict"]["decision"] == "GO"
+    [run] = doc["runs"]
+    assert run["certified"] is True and run["symbols"] == 10 and run["seed"] == 42
+    assert {c["check"] for c in run["checks"]} == {"max_drawdown_pct", "var_multiple", "position_delta_pct"}
+    assert all(c["status"] == "passed" for c in run["checks"])
+    env = doc["environment"]
+    assert env["package"] == "pytest-trading-stress" and env["python"] and env["profile"] == "ci"
+
+
+def test_failing_expectation_turns_verdict_to_no_go(pytester: pytest.Pytester) -> None:
+    scenarios = pytester.mkdir("my_scenarios")
+    (scenarios / "strict_crash.yaml").write_text(textwrap.dedent(STRICT_SCENARIO))
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.stress_scenario("strict_crash")
+        def test_strict(stress_run):
+            stress_run.certify()
+    """)
+    result = pytester.runpytest("--stress-scenarios=my_scenarios", "--stress-report=json:c.json",
+                                "--stress-report=html:c.html")
+    result.assert_outcomes(failed=1)
+    # the failure message lists the failed expectation with threshold and measured value
+    result.stdout.fnmatch_lines(["*strict_crash*failed 1 of 2 expectations*",
+                                 "*max_drawdown_pct: measured *% breaches <= 1%*", "*KILL_SWITCH fired at tick*"])
+    doc = _report(pytester.path / "c.json")
+    assert doc["verdict"]["decision"] == "NO-GO"
+    assert any("max_drawdown_pct" in r and "breaches <= 1%" in r for r in doc["verdict"]["reasons"])
+    assert any("KILL_SWITCH" in r for r in doc["verdict"]["reasons"])
+    assert '<div class="decision">NO-GO</div>' in (pytester.path / "c.html").read_text()
+    result.stdout.fnmatch_lines(["verdict: NO-GO"])
+
+
+def test_conftest_can_override_the_portfolio_fixture(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest("""
+        import numpy as np
+        import pytest
+        from pytest_stress import Portfolio
+
+        @pytest.fixture
+        def stress_portfolio():
+            # a book levered 2.5x: a 3 % crash takes it past the 5 % drawdown limit
+            return Portfolio(initial_capital=2_000_000, weights=np.full(10, 0.25))
+    """)
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.stress_scenario("flash_crash_lite", symbols=10)
+        def test_book(stress_run):
+            assert stress_run.initial_capital == 2_000_000
+            assert stress_run.gross_leverage == pytest.approx(2.5)
+            assert stress_run.kill_switch_triggered
+            stress_run.certify()
+    """)
+    result = pytester.runpytest("--stress-report=json:c.json")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*max_drawdown_pct: measured *% breaches <= 5%*"])
+    assert _report(pytester.path / "c.json")["verdict"]["decision"] == "NO-GO"
+
+
+def test_conftest_can_override_the_scenario_fixture(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest("""
+        import pytest
+        from pytest_stress import load_scenario
+
+        @pytest.fixture
+        def stress_scenario():
+            return load_scenario("flash_crash_lite").with_overrides(symbols=4, seed=9)
+    """)
+    pytester.makepyfile("""
+        def test_uses_override(stress_run):
+            assert (stress_run.symbols, stress_run.seed) == (4, 9)
+    """)
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_uncertified_runs_do_not_enter_the_verdict(pytester: pytest.Pytester) -> None:
+    """A test that checks the kill switch fires on a levered book exercises the safety net, not the book."""
+    pytester.makeconftest("""
+        import numpy as np
+        import pytest
+        from pytest_stress import Portfolio
+
+        @pytest.fixture
+        def stress_portfolio():
+            return Portfolio(initial_capital=1e6, weights=np.full(5, 0.6))
+    """)
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.stress_scenario("flash_crash_lite", symbols=5)
+        def test_kill_switch_fires_on_levered_book(stress_run):
+            assert stress_run.kill_switch_triggered
+    """)
+    pytester.runpytest("--stress-report=json:c.json").assert_outcomes(passed=1)
+    doc = _report(pytester.path / "c.json")
+    assert doc["verdict"]["decision"] == "GO"
+    assert doc["runs"][0]["certified"] is False
+    assert doc["verdict"]["counts"]["checks_failed"] == 0
+
+
+def test_library_marker_runs_every_library_scenario(pytester: pytest.Pytester) -> None:
+    scenarios = pytester.mkdir("extra")
+    (scenarios / "strict_crash.yaml").write_text(textwrap.dedent(STRICT_SCENARIO))
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.stress_scenario(library=True, symbols=3)
+        def test_each(stress_run):
+            assert stress_run.n_ticks > 0
+    """)
+    result = pytester.runpytest("-v", "--stress-scenarios=extra")
+    result.stdout.fnmatch_lines(["*test_each?flash_crash_lite? PASSED*", "*test_each?strict_crash? PASSED*"])
+
+
+def test_stress_seed_overrides_every_scenario(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.stress_scenario("flash_crash_lite", symbols=3, seed=5)
+        def test_seed(stress_run):
+            assert stress_run.seed == 1234
+    """)
+    pytester.runpytest("--stress-seed=1234").assert_outcomes(passed=1)
+
+
+def test_inject_failure_is_skipped_and_listed_as_not_covered(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(CERTIFY_LITE + """
+    @pytest.mark.inject_failure("broker", mode="outage", duration_s=10)
+    def test_fault():
+        raise AssertionError("must not run without the fault")
+    """)
+    result = pytester.runpytest("--stress-report=json:c.json")
+    result.assert_outcomes(passed=1, skipped=1)
+    verdict = _report(pytester.path / "c.json")["verdict"]
+    assert verdict["decision"] == "GO"
+    assert any("test_fault skipped" in c and "fault injection" in c for c in verdict["caveats"])
+
+
+def test_bad_scenario_file_fails_its_test_and_keeps_other_results(pytester: pytest.Pytester) -> None:
+    scenarios = pytester.mkdir("bad")
+    (scenarios / "broken.yaml").write_text("name: broken\nmarket: {source: synthetic, duration_s: 10}\n"
+                                           "portfolio: {initial_capital: lots}\n")
+    pytester.makepyfile(CERTIFY_LITE + """
+    @pytest.mark.stress_scenario("broken")
+    def test_broken(stress_run):
+        stress_run.certify()
+    """)
+    result = pytester.runpytest("--stress-scenarios=bad", "--stress-report=json:c.json")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*broken.yaml:3: portfolio.initial_capital: expected a number*"])
+    doc = _report(pytester.path / "c.json")
+    assert doc["verdict"]["decision"] == "NO-GO"
+    assert len(doc["runs"]) == 1 and doc["runs"][0]["scenario"] == "flash_crash_lite"
+    outcomes = {t["nodeid"].split("::")[1]: t["outcome"] for t in doc["tests"]}
+    assert outcomes == {"test_lite_certifies": "passed", "test_broken": "error"}
+
+
+def test_user_strings_are_escaped_in_html(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.stress_scenario("flash_crash_lite", symbols=3)
+        @pytest.mark.parametrize("tag", ["<script>alert(1)</script>"])
+        def test_tagged(stress_run, tag):
+            raise AssertionError("<img src=x onerror=alert(2)>")
+    """)
+    pytester.runpytest("--stress-report=html:r.html").assert_outcomes(failed=1)
+    page = (pytester.path / "r.html").read_text()
+    assert "<script>" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;img src=x onerror=alert(2)&gt;" in page
+
+
+def test_unknown_report_format_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(CERTIFY_LITE)
+    result = pytester.runpytest("--stress-report=pdf")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--stress-report=pdf: unknown format 'pdf'; use html or json*"])
+
+
+def test_unwritable_report_path_fails_the_session_loudly(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(CERTIFY_LITE)
+    (pytester.path / "blocker").write_text("a file where a directory should be")
+    result = pytester.runpytest("--stress-report=json:blocker/c.json")
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stdout.fnmatch_lines(["*report NOT written:*blocker/c.json*"])
+
+
+def test_unknown_stress_scenario_marker_argument_is_an_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.stress_scenario("flash_crash_lite", symbol=3)
+        def test_typo(stress_run): pass
+    """)
+    result = pytester.runpytest()
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*stress_scenario marker got unknown argument(s) symbol*"])
+
+
+def test_one_report_from_xdist_workers(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.stress_scenario("flash_crash_lite", symbols=4)
+        @pytest.mark.parametrize("seed", range(4))
+        def test_seeds(stress_scenario, seed):
+            from pytest_stress import run_scenario
+            run_scenario(stress_scenario, seed=seed).certify()
+
+        @pytest.mark.stress_scenario("flash_crash_lite", symbols=4)
+        @pytest.mark.parametrize("n", range(3))
+        def test_runs(stress_run, n):
+            stress_run.certify()
+    """)
+    result = pytester.runpytest("-n", "2", "--stress-report=json:c.json")
+    result.assert_outcomes(passed=7)
+    doc = _report(pytester.path / "c.json")
+    assert len(doc["runs"]) == 3  # runs recorded by the stress_run fixture, shipped from both workers
+    assert len(doc["tests"]) == 7
+    assert doc["verdict"]["decision"] == "GO"
