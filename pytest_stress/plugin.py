@@ -35,23 +35,51 @@ MARKERS = (
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("stress", "trading stress certification (pytest-trading-stress)")
-    group.addoption("--stress-report", action="append", default=[], metavar="FORMAT[:PATH]",
-                    help="write the certification report: html or json, optionally :PATH "
-                         "(default reports/stress/certification.html / .json); repeatable")
-    group.addoption("--stress-seed", type=int, default=None, metavar="SEED",
-                    help="replay every scenario with SEED instead of the seed in its file (default: file seed)")
-    group.addoption("--stress-scenarios", action="append", default=[], metavar="DIR",
-                    help="add the scenario YAML files in DIR to the library; a name in DIR shadows a bundled "
-                         "one (repeatable; ini: stress_scenarios)")
-    group.addoption("--stress-profile", choices=("ci", "nightly"), default=None,
-                    help="ci: compressed runbook durations; nightly: real durations (default ci). Recorded "
-                         "in the report; in this version no scenario has a wall-clock duration to compress")
-    group.addoption("--stress-time-scale", type=float, default=None, metavar="FACTOR",
-                    help="divide runbook durations by FACTOR (default 1 nightly, 10 ci). Recorded in the "
-                         "report; not applied yet: no scenario in this version runs in wall-clock time")
-    group.addoption("--toxiproxy-url", default=None, metavar="URL",
-                    help="use the Toxiproxy server at URL for fault injection. Not used yet: fault "
-                         "injection (@inject_failure) is not available in this version")
+    group.addoption(
+        "--stress-report",
+        action="append",
+        default=[],
+        metavar="FORMAT[:PATH]",
+        help="write the certification report: html or json, optionally :PATH "
+        "(default reports/stress/certification.html / .json); repeatable",
+    )
+    group.addoption(
+        "--stress-seed",
+        type=int,
+        default=None,
+        metavar="SEED",
+        help="replay every scenario with SEED instead of the seed in its file (default: file seed)",
+    )
+    group.addoption(
+        "--stress-scenarios",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="add the scenario YAML files in DIR to the library; a name in DIR shadows a bundled "
+        "one (repeatable; ini: stress_scenarios)",
+    )
+    group.addoption(
+        "--stress-profile",
+        choices=("ci", "nightly"),
+        default=None,
+        help="ci: compressed runbook durations; nightly: real durations (default ci). Recorded "
+        "in the report; in this version no scenario has a wall-clock duration to compress",
+    )
+    group.addoption(
+        "--stress-time-scale",
+        type=float,
+        default=None,
+        metavar="FACTOR",
+        help="divide runbook durations by FACTOR (default 1 nightly, 10 ci). Recorded in the "
+        "report; not applied yet: no scenario in this version runs in wall-clock time",
+    )
+    group.addoption(
+        "--toxiproxy-url",
+        default=None,
+        metavar="URL",
+        help="use the Toxiproxy server at URL for fault injection. Not used yet: fault "
+        "injection (@inject_failure) is not available in this version",
+    )
     parser.addini("stress_scenarios", "extra scenario directories, one per line", type="paths", default=[])
 
 
@@ -69,13 +97,19 @@ def pytest_configure(config: pytest.Config) -> None:
     scale = config.getoption("stress_time_scale") or (10.0 if profile == "ci" else 1.0)
     if scale <= 0:
         raise pytest.UsageError(f"--stress-time-scale must be positive, got {scale:g}")
-    options = {"profile": profile, "time_scale": scale, "seed_override": config.getoption("stress_seed"),
-               "scenario_dirs": [str(d) for d in _scenario_dirs(config)],
-               "toxiproxy_url": config.getoption("toxiproxy_url")}
+    options = {
+        "profile": profile,
+        "time_scale": scale,
+        "seed_override": config.getoption("stress_seed"),
+        "scenario_dirs": [str(d) for d in _scenario_dirs(config)],
+        "toxiproxy_url": config.getoption("toxiproxy_url"),
+    }
     # xdist workers record, the controller writes: workers get no report targets.
     if hasattr(config, "workerinput"):
         targets = []
-    config.pluginmanager.register(_Recorder(config, CertificationSession(targets, options, base)), _RECORDER_NAME)
+    config.pluginmanager.register(
+        _Recorder(config, CertificationSession(targets, options, base)), _RECORDER_NAME
+    )
 
 
 def _scenario_dirs(config: pytest.Config) -> list[Path]:
@@ -96,8 +130,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     unknown = set(marker.kwargs) - _MARKER_KWARGS
     if unknown:
-        raise pytest.UsageError(f"{metafunc.definition.nodeid}: stress_scenario marker got unknown "
-                                f"argument(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(_MARKER_KWARGS))}")
+        raise pytest.UsageError(
+            f"{metafunc.definition.nodeid}: stress_scenario marker got unknown "
+            f"argument(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(_MARKER_KWARGS))}"
+        )
     if marker.kwargs.get("library"):
         from pytest_stress.scenario import library_names
 
@@ -109,8 +145,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     marker = item.get_closest_marker("inject_failure")
     if marker is not None:
         service = marker.args[0] if marker.args else marker.kwargs.get("service", "?")
-        pytest.skip(f"inject_failure({service!r}): fault injection is not available in this version of "
-                    "pytest-trading-stress; the test was not run")
+        pytest.skip(
+            f"inject_failure({service!r}): fault injection is not available in this version of "
+            "pytest-trading-stress; the test was not run"
+        )
 
 
 @pytest.fixture
@@ -123,16 +161,20 @@ def stress_scenario(request: pytest.FixtureRequest) -> Scenario:
     if name is None and marker is not None:
         name = marker.args[0] if marker.args else marker.kwargs.get("name")
     if name is None:
-        pytest.fail("the stress_scenario fixture needs a scenario: mark the test with "
-                    "@pytest.mark.stress_scenario('flash_crash_lite') (or library=True)", pytrace=False)
+        pytest.fail(
+            "the stress_scenario fixture needs a scenario: mark the test with "
+            "@pytest.mark.stress_scenario('flash_crash_lite') (or library=True)",
+            pytrace=False,
+        )
     kwargs = marker.kwargs if marker is not None else {}
     seed = request.config.getoption("stress_seed")
     try:
         scenario = load_scenario(name, _scenario_dirs(request.config))
     except StressError as exc:
         pytest.fail(str(exc), pytrace=False)
-    return scenario.with_overrides(symbols=kwargs.get("symbols"),
-                                   seed=seed if seed is not None else kwargs.get("seed"))
+    return scenario.with_overrides(
+        symbols=kwargs.get("symbols"), seed=seed if seed is not None else kwargs.get("seed")
+    )
 
 
 @pytest.fixture
@@ -146,8 +188,9 @@ def stress_portfolio() -> Portfolio | None:
 
 
 @pytest.fixture
-def stress_run(request: pytest.FixtureRequest, stress_scenario: Scenario,
-               stress_portfolio: Portfolio | None) -> Iterator[ScenarioResult]:
+def stress_run(
+    request: pytest.FixtureRequest, stress_scenario: Scenario, stress_portfolio: Portfolio | None
+) -> Iterator[ScenarioResult]:
     """The ScenarioResult of replaying ``stress_scenario``; recorded for the certification report.
 
     Call ``stress_run.certify()`` to certify the scenario's ``expect:`` block: only certified runs

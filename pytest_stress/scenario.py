@@ -142,8 +142,9 @@ class Scenario:
         return {
             "name": self.name,
             "description": self.description,
-            "market": {k: list(v) if isinstance(v, tuple) else v
-                       for k, v in dataclasses.asdict(self.market).items()},
+            "market": {
+                k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self.market).items()
+            },
             "portfolio": dataclasses.asdict(self.portfolio),
             "stress": [{"type": s.type, **s.params} for s in self.stress],
             "expect": expect,
@@ -193,19 +194,25 @@ STRESS_PARAMS: dict[str, dict[str, Spec]] = {
 
 def _parse_market(chk: Checker, path: KeyPath, raw: Any) -> MarketSpec | Any:
     if isinstance(raw, dict) and raw.get("source") == "historic":
-        return chk.fail((*path, "source"), "historic market data is not supported by this version yet; "
-                        "use source: synthetic")
+        return chk.fail(
+            (*path, "source"),
+            "historic market data is not supported by this version yet; use source: synthetic",
+        )
     values = chk.mapping(path, raw, MARKET_FIELDS)
     if values is None or INVALID in values.values():
         return INVALID
     spec = MarketSpec(**values)
     steps = spec.duration_s * 1000.0 / spec.tick_ms
     if abs(steps - round(steps)) > 1e-6:
-        return chk.fail((*path, "duration_s"), f"{spec.duration_s:g} s is not a whole number of "
-                        f"{spec.tick_ms} ms ticks")
+        return chk.fail(
+            (*path, "duration_s"), f"{spec.duration_s:g} s is not a whole number of {spec.tick_ms} ms ticks"
+        )
     if spec.n_ticks * spec.symbols > MAX_CELLS:
-        return chk.fail(path, f"{spec.n_ticks} ticks x {spec.symbols} symbols is above the limit of "
-                        f"{MAX_CELLS:,} cells; shorten duration_s, raise tick_ms or lower symbols")
+        return chk.fail(
+            path,
+            f"{spec.n_ticks} ticks x {spec.symbols} symbols is above the limit of "
+            f"{MAX_CELLS:,} cells; shorten duration_s, raise tick_ms or lower symbols",
+        )
     return spec
 
 
@@ -282,14 +289,20 @@ def _cross_check(chk: Checker, market: MarketSpec, stresses: tuple[StressSpec, .
         spath: KeyPath = ("stress", i)
         end = p.get("start_s", 0.0) + p["duration_s"]
         if end > market.duration_s + 1e-9:
-            chk.fail((*spath, "duration_s"), f"the stress window ends at {end:g} s, after the market's "
-                     f"{market.duration_s:g} s; shorten it or lengthen market.duration_s")
+            chk.fail(
+                (*spath, "duration_s"),
+                f"the stress window ends at {end:g} s, after the market's "
+                f"{market.duration_s:g} s; shorten it or lengthen market.duration_s",
+            )
         if market.tick_of(p["duration_s"]) < 2:
-            chk.fail((*spath, "duration_s"), f"{p['duration_s']:g} s is shorter than two "
-                     f"{market.tick_ms} ms ticks")
+            chk.fail(
+                (*spath, "duration_s"), f"{p['duration_s']:g} s is shorter than two {market.tick_ms} ms ticks"
+            )
         if p.get("fall_s", 0.0) >= p["duration_s"]:
-            chk.fail((*spath, "fall_s"), f"the fall ({p['fall_s']:g} s) must end inside the "
-                     f"{p['duration_s']:g} s window")
+            chk.fail(
+                (*spath, "fall_s"),
+                f"the fall ({p['fall_s']:g} s) must end inside the {p['duration_s']:g} s window",
+            )
 
 
 def parse_scenario(data: Any, lines: Mapping[KeyPath, int], source: str) -> Scenario:
@@ -355,9 +368,17 @@ def scenario_library(extra_dirs: Iterable[str | Path] = ()) -> list[Scenario]:
     for stem, f in sorted(_library_files(extra_dirs).items()):
         sc = load_scenario_file(f)
         if sc.name != stem:
-            raise ScenarioError([Problem(str(f), 1, "name",
-                                         f"name '{sc.name}' differs from the file name '{stem}'; "
-                                         "library scenarios are looked up by file name")])
+            raise ScenarioError(
+                [
+                    Problem(
+                        str(f),
+                        1,
+                        "name",
+                        f"name '{sc.name}' differs from the file name '{stem}'; "
+                        "library scenarios are looked up by file name",
+                    )
+                ]
+            )
         out.append(sc)
     return out
 
@@ -374,9 +395,11 @@ def load_scenario(name_or_path: str | Path, extra_dirs: Iterable[str | Path] = (
 
         near = get_close_matches(text, list(files), n=3)
         hint = f" Did you mean: {', '.join(near)}?" if near else ""
-        raise ScenarioNotFound(f"no scenario named '{text}' in the library ({len(files)} "
-                               f"scenario{'s' if len(files) != 1 else ''}; "
-                               f"`python -m pytest_stress scenarios list` shows them).{hint}")
+        raise ScenarioNotFound(
+            f"no scenario named '{text}' in the library ({len(files)} "
+            f"scenario{'s' if len(files) != 1 else ''}; "
+            f"`python -m pytest_stress scenarios list` shows them).{hint}"
+        )
     return load_scenario_file(files[text])
 
 

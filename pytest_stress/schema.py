@@ -62,16 +62,28 @@ def read_yaml(text: str, source: str) -> tuple[Any, dict[KeyPath, int]]:
     return data, lines
 
 
-def _build(loader: yaml.SafeLoader, node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int],
-           problems: list[Problem], source: str) -> Any:
+def _build(
+    loader: yaml.SafeLoader,
+    node: yaml.Node,
+    path: KeyPath,
+    lines: dict[KeyPath, int],
+    problems: list[Problem],
+    source: str,
+) -> Any:
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for knode, vnode in node.value:
             key = loader.construct_object(knode, deep=True)
             kpath = (*path, key)
             if key in out:
-                problems.append(Problem(source, knode.start_mark.line + 1, dotted(kpath),
-                                        f"duplicate key (first given on line {lines[kpath]})"))
+                problems.append(
+                    Problem(
+                        source,
+                        knode.start_mark.line + 1,
+                        dotted(kpath),
+                        f"duplicate key (first given on line {lines[kpath]})",
+                    )
+                )
                 continue
             lines[kpath] = knode.start_mark.line + 1
             out[key] = _build(loader, vnode, kpath, lines, problems, source)
@@ -130,10 +142,19 @@ class Checker:
 def _kind(value: Any) -> str:
     if value is None:
         return "nothing (null)"
-    names = {bool: "a boolean", int: "an integer", float: "a number", str: "text", list: "a list",
-             dict: "a mapping"}
-    return f"{names.get(type(value), type(value).__name__)} {value!r}" if not isinstance(
-        value, (list, dict)) else names[type(value)]
+    names = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "text",
+        list: "a list",
+        dict: "a mapping",
+    }
+    return (
+        f"{names.get(type(value), type(value).__name__)} {value!r}"
+        if not isinstance(value, (list, dict))
+        else names[type(value)]
+    )
 
 
 def closest(key: str, options: Mapping[str, Any]) -> str:

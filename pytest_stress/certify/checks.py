@@ -50,19 +50,36 @@ class Check:
         m = self.measured
         if isinstance(m, float) and not math.isfinite(m):
             m = str(m)  # JSON has no inf/nan
-        return {"scenario": self.scenario, "check": self.name, "threshold": self.threshold, "measured": m,
-                "unit": self.unit, "status": self.status.value, "detail": self.detail}
+        return {
+            "scenario": self.scenario,
+            "check": self.name,
+            "threshold": self.threshold,
+            "measured": m,
+            "unit": self.unit,
+            "status": self.status.value,
+            "detail": self.detail,
+        }
 
 
-def evaluate(scenario: str, expectations: tuple[Expectation, ...],
-             measured: Mapping[str, float | bool]) -> tuple[Check, ...]:
+def evaluate(
+    scenario: str, expectations: tuple[Expectation, ...], measured: Mapping[str, float | bool]
+) -> tuple[Check, ...]:
     """One Check per expectation; a metric missing from ``measured`` is NOT_EVALUATED."""
     out = []
     for e in expectations:
         unit = METRICS[e.metric].unit
         if e.metric not in measured:
-            out.append(Check(scenario, e.metric, e.threshold_text(), None, CheckStatus.NOT_EVALUATED, unit,
-                             "this version of the suite does not measure it"))
+            out.append(
+                Check(
+                    scenario,
+                    e.metric,
+                    e.threshold_text(),
+                    None,
+                    CheckStatus.NOT_EVALUATED,
+                    unit,
+                    "this version of the suite does not measure it",
+                )
+            )
             continue
         value = measured[e.metric]
         if e.equals is not None:

@@ -94,7 +94,7 @@ def render(doc: dict[str, Any]) -> str:
         f"<style>{_CSS}</style></head><body><main>",
         "<h1>Trading stress certification</h1>",
         f'<div class="sub">{esc(env.get("package"))} {esc(env.get("version"))} &middot; '
-        f'finished {esc(doc["finished_at"])} &middot; profile {esc(env.get("profile"))}</div>',
+        f"finished {esc(doc['finished_at'])} &middot; profile {esc(env.get('profile'))}</div>",
         _banner(verdict, go),
         _caveats(verdict["caveats"]),
         _tiles(verdict["counts"]),
@@ -104,10 +104,12 @@ def render(doc: dict[str, Any]) -> str:
         "".join(_run_card(r) for r in certified) or '<p class="sub">No certified scenario run.</p>',
     ]
     if exercised:
-        parts += ["<h2>Other scenario runs (exercised by tests, not certified)</h2>",
-                  '<p class="sub">These runs served tests of the safety mechanisms (for example an '
-                  "over-leveraged book that must trip the kill switch); their checks do not enter the verdict.</p>",
-                  "".join(_run_card(r) for r in exercised)]
+        parts += [
+            "<h2>Other scenario runs (exercised by tests, not certified)</h2>",
+            '<p class="sub">These runs served tests of the safety mechanisms (for example an '
+            "over-leveraged book that must trip the kill switch); their checks do not enter the verdict.</p>",
+            "".join(_run_card(r) for r in exercised),
+        ]
     parts += [
         "<h2>Stress tests</h2>",
         _tests_table(doc["tests"]),
@@ -116,7 +118,7 @@ def render(doc: dict[str, Any]) -> str:
         "".join(f"<pre>{esc(cmd)}</pre>" for cmd in doc["reproduce"]["runs"]),
         "<h2>Run environment</h2>",
         _environment(env),
-        f'<footer>Report schema {esc(doc["schema"])}; the same data is in certification.json. '
+        f"<footer>Report schema {esc(doc['schema'])}; the same data is in certification.json. "
         f"Started {esc(doc['started_at'])}.</footer>",
         "</main></body></html>",
     ]
@@ -125,8 +127,10 @@ def render(doc: dict[str, Any]) -> str:
 
 def _banner(verdict: dict[str, Any], go: bool) -> str:
     items = "".join(f"<li>{esc(r)}</li>" for r in verdict["reasons"])
-    return (f'<section class="banner {"go" if go else "nogo"}" id="verdict">'
-            f'<div class="decision">{esc(verdict["decision"])}</div><ul>{items}</ul></section>')
+    return (
+        f'<section class="banner {"go" if go else "nogo"}" id="verdict">'
+        f'<div class="decision">{esc(verdict["decision"])}</div><ul>{items}</ul></section>'
+    )
 
 
 def _caveats(caveats: list[str]) -> str:
@@ -137,12 +141,20 @@ def _caveats(caveats: list[str]) -> str:
 
 
 def _tiles(counts: dict[str, int]) -> str:
-    labels = [("checks_passed", "checks passed"), ("checks_failed", "checks failed"),
-              ("checks_not_evaluated", "checks not evaluated"), ("runs", "certified runs"),
-              ("kill_switches", "kill switches fired"), ("tests_passed", "stress tests passed"),
-              ("tests_failed", "stress tests failed"), ("tests_skipped", "stress tests skipped")]
-    tiles = "".join(f'<div class="tile"><div class="n">{int(counts.get(k, 0))}</div><div class="l">{label}</div></div>'
-                    for k, label in labels)
+    labels = [
+        ("checks_passed", "checks passed"),
+        ("checks_failed", "checks failed"),
+        ("checks_not_evaluated", "checks not evaluated"),
+        ("runs", "certified runs"),
+        ("kill_switches", "kill switches fired"),
+        ("tests_passed", "stress tests passed"),
+        ("tests_failed", "stress tests failed"),
+        ("tests_skipped", "stress tests skipped"),
+    ]
+    tiles = "".join(
+        f'<div class="tile"><div class="n">{int(counts.get(k, 0))}</div><div class="l">{label}</div></div>'
+        for k, label in labels
+    )
     return f'<div class="tiles">{tiles}</div>'
 
 
@@ -152,37 +164,49 @@ def _checks_table(runs: list[dict[str, Any]]) -> str:
         for c in r["checks"]:
             rows.append(
                 f"<tr><td>{esc(c['scenario'])}</td><td><code>{esc(c['check'])}</code></td>"
-                f"<td class=\"num\">{esc(c['threshold'])}</td><td class=\"num\">{_num(c['measured'], unit=c['unit'])}</td>"
-                f"<td>{_pill(c['status'])}</td><td class=\"sub\">{esc(r['nodeid'])}</td></tr>")
+                f'<td class="num">{esc(c["threshold"])}</td><td class="num">{_num(c["measured"], unit=c["unit"])}</td>'
+                f'<td>{_pill(c["status"])}</td><td class="sub">{esc(r["nodeid"])}</td></tr>'
+            )
     if not rows:
         return '<p class="sub">No check was certified in this session.</p>'
-    return ("<table><thead><tr><th>Scenario</th><th>Check</th><th>Threshold</th><th>Measured</th>"
-            "<th>Result</th><th>Test</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+    return (
+        "<table><thead><tr><th>Scenario</th><th>Check</th><th>Threshold</th><th>Measured</th>"
+        "<th>Result</th><th>Test</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
 
 
 def _run_card(r: dict[str, Any]) -> str:
-    kill = (f'{_pill("failed", "KILL_SWITCH fired")} at tick {int(r["kill_switch_tick"])} '
-            f'({r["kill_switch_tick"] * r["tick_ms"] / 1000:g} s)' if r["kill_switch_triggered"]
-            else _pill("passed", "kill switch not fired"))
-    stresses = ", ".join(f"{esc(s['type'])} ticks {int(s['start_tick'])}&ndash;{int(s['end_tick'])}"
-                         for s in r["stresses"]) or "none"
+    kill = (
+        f"{_pill('failed', 'KILL_SWITCH fired')} at tick {int(r['kill_switch_tick'])} "
+        f"({r['kill_switch_tick'] * r['tick_ms'] / 1000:g} s)"
+        if r["kill_switch_triggered"]
+        else _pill("passed", "kill switch not fired")
+    )
+    stresses = (
+        ", ".join(
+            f"{esc(s['type'])} ticks {int(s['start_tick'])}&ndash;{int(s['end_tick'])}" for s in r["stresses"]
+        )
+        or "none"
+    )
     breaches = "".join(
         f"<li><code>{esc(b['metric'])}</code> {_num(b['measured'])} above limit {_num(b['limit'])} "
-        f"at tick {int(b['tick'])} ({b['time_ms'] / 1000:g} s)</li>" for b in r["breaches"])
+        f"at tick {int(b['tick'])} ({b['time_ms'] / 1000:g} s)</li>"
+        for b in r["breaches"]
+    )
     return (
         f'<div class="run"><h3>{esc(r["scenario"])}</h3>'
         f'<div class="meta">{esc(r["nodeid"])} &middot; seed {int(r["seed"])} &middot; {int(r["symbols"])} symbols '
-        f'&middot; {int(r["n_ticks"])} ticks of {int(r["tick_ms"])} ms &middot; replay {r["runtime_ms"]:.1f} ms '
-        f'&middot; stresses: {stresses}</div>'
+        f"&middot; {int(r['n_ticks'])} ticks of {int(r['tick_ms'])} ms &middot; replay {r['runtime_ms']:.1f} ms "
+        f"&middot; stresses: {stresses}</div>"
         f"{_equity_chart(r)}"
         f'<dl class="kv"><dt>max drawdown</dt><dd>{_num(r["max_drawdown_pct"], unit="%")}</dd>'
-        f'<dt>VaR multiple</dt><dd>{_num(r["var_multiple"], unit="x")} of 1-day '
-        f'{r["var_confidence"] * 100:g}% VaR {_money(r["var_1d"])}</dd>'
-        f'<dt>position delta</dt><dd>{_num(r["position_delta_pct"], unit="%")}</dd>'
-        f'<dt>capital / final equity</dt><dd>{_money(r["initial_capital"])} / {_money(r["final_equity"])} '
-        f'(gross leverage {r["gross_leverage"]:.2f})</dd>'
-        f"<dt>kill switch</dt><dd>{kill}</dd></dl>"
-        + (f"<ul>{breaches}</ul>" if breaches else "") + "</div>")
+        f"<dt>VaR multiple</dt><dd>{_num(r['var_multiple'], unit='x')} of 1-day "
+        f"{r['var_confidence'] * 100:g}% VaR {_money(r['var_1d'])}</dd>"
+        f"<dt>position delta</dt><dd>{_num(r['position_delta_pct'], unit='%')}</dd>"
+        f"<dt>capital / final equity</dt><dd>{_money(r['initial_capital'])} / {_money(r['final_equity'])} "
+        f"(gross leverage {r['gross_leverage']:.2f})</dd>"
+        f"<dt>kill switch</dt><dd>{kill}</dd></dl>" + (f"<ul>{breaches}</ul>" if breaches else "") + "</div>"
+    )
 
 
 def _equity_chart(r: dict[str, Any], width: int = 1000, height: int = 170) -> str:
@@ -208,17 +232,23 @@ def _equity_chart(r: dict[str, Any], width: int = 1000, height: int = 170) -> st
     shapes = []
     for s in r["stresses"]:
         x0, x1 = x(min(s["start_tick"], n)), x(min(s["end_tick"], n))
-        shapes.append(f'<rect x="{x0:.1f}" y="{pad_t}" width="{max(x1 - x0, 1):.1f}" '
-                      f'height="{height - pad_t - pad_b}" fill="#f3d9a6" opacity="0.45"/>')
+        shapes.append(
+            f'<rect x="{x0:.1f}" y="{pad_t}" width="{max(x1 - x0, 1):.1f}" '
+            f'height="{height - pad_t - pad_b}" fill="#f3d9a6" opacity="0.45"/>'
+        )
     y0 = y(r["initial_capital"])
-    shapes.append(f'<line x1="{pad_l}" x2="{width - pad_r}" y1="{y0:.1f}" y2="{y0:.1f}" stroke="#8b93a3" '
-                  'stroke-dasharray="4 3" stroke-width="1"/>')
-    pts = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in zip(ticks, values))
+    shapes.append(
+        f'<line x1="{pad_l}" x2="{width - pad_r}" y1="{y0:.1f}" y2="{y0:.1f}" stroke="#8b93a3" '
+        'stroke-dasharray="4 3" stroke-width="1"/>'
+    )
+    pts = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in zip(ticks, values, strict=False))
     shapes.append(f'<polyline points="{pts}" fill="none" stroke="#2456c7" stroke-width="1.6"/>')
     if r["kill_switch_triggered"]:
         xk = x(r["kill_switch_tick"])
-        shapes.append(f'<line x1="{xk:.1f}" x2="{xk:.1f}" y1="{pad_t}" y2="{height - pad_b}" stroke="#b3261e" '
-                      'stroke-width="2"/>')
+        shapes.append(
+            f'<line x1="{xk:.1f}" x2="{xk:.1f}" y1="{pad_t}" y2="{height - pad_b}" stroke="#b3261e" '
+            'stroke-width="2"/>'
+        )
         shapes.append(f'<text x="{xk + 4:.1f}" y="{pad_t + 12}" style="fill:#b3261e">KILL_SWITCH</text>')
     seconds = n * r["tick_ms"] / 1000
     labels = [
@@ -229,8 +259,10 @@ def _equity_chart(r: dict[str, Any], width: int = 1000, height: int = 170) -> st
         f'<text x="{(pad_l + width) / 2:.0f}" y="{height - 6}" text-anchor="middle">equity (liquidation value); '
         "shaded: stress window; dashed: initial capital</text>",
     ]
-    return (f'<svg viewBox="0 0 {width} {height}" width="100%" role="img" '
-            f'aria-label="equity curve of {esc(r["scenario"])}">' + "".join(shapes) + "".join(labels) + "</svg>")
+    return (
+        f'<svg viewBox="0 0 {width} {height}" width="100%" role="img" '
+        f'aria-label="equity curve of {esc(r["scenario"])}">' + "".join(shapes) + "".join(labels) + "</svg>"
+    )
 
 
 def _tests_table(tests: list[dict[str, Any]]) -> str:
@@ -238,9 +270,13 @@ def _tests_table(tests: list[dict[str, Any]]) -> str:
         return '<p class="sub">No test marked <code>stress</code> ran.</p>'
     rows = "".join(
         f"<tr><td><code>{esc(t['nodeid'])}</code></td><td>{_pill(t['outcome'])}</td>"
-        f"<td class=\"num\">{t['duration_s']:.2f} s</td><td>{esc(t.get('message', ''))}</td></tr>" for t in tests)
-    return ("<table><thead><tr><th>Test</th><th>Outcome</th><th>Duration</th><th>Message</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table>")
+        f'<td class="num">{t["duration_s"]:.2f} s</td><td>{esc(t.get("message", ""))}</td></tr>'
+        for t in tests
+    )
+    return (
+        "<table><thead><tr><th>Test</th><th>Outcome</th><th>Duration</th><th>Message</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
 
 
 def _environment(env: dict[str, Any]) -> str:
@@ -253,7 +289,10 @@ def _environment(env: dict[str, Any]) -> str:
         ("python", f"{env.get('implementation')} {env.get('python')}"),
         ("platform", env.get("platform")),
         ("numpy / numba / pytest", f"{env.get('numpy')} / {env.get('numba')} / {env.get('pytest')}"),
-        ("seed", env.get("seed_override") if env.get("seed_override") is not None else "from each scenario file"),
+        (
+            "seed",
+            env.get("seed_override") if env.get("seed_override") is not None else "from each scenario file",
+        ),
         ("profile", env.get("profile")),
         ("time scale", f"{env.get('time_scale')}x (runbook durations divided by this)"),
         ("scenario dirs", ", ".join(env.get("scenario_dirs") or []) or "bundled library only"),

@@ -38,8 +38,10 @@ def parse_report_targets(values: list[str], base: Path) -> list[ReportTarget]:
         fmt, _, path = raw.partition(":")
         fmt = fmt.strip().lower()
         if fmt not in FORMATS:
-            raise StressError(f"--stress-report={raw}: unknown format '{fmt}'; use html or json, "
-                              "optionally with :PATH (html:reports/go.html)")
+            raise StressError(
+                f"--stress-report={raw}: unknown format '{fmt}'; use html or json, "
+                "optionally with :PATH (html:reports/go.html)"
+            )
         p = Path(path) if path else DEFAULT_DIR / FORMATS[fmt]
         targets[fmt] = ReportTarget(fmt, p if p.is_absolute() else base / p)
     return list(targets.values())
@@ -83,8 +85,9 @@ class CertificationSession:
         if "stress" not in getattr(report, "keywords", {}):
             return
         nodeid = report.nodeid
-        test = self.tests.setdefault(nodeid, {"nodeid": nodeid, "outcome": "passed", "duration_s": 0.0,
-                                              "message": ""})
+        test = self.tests.setdefault(
+            nodeid, {"nodeid": nodeid, "outcome": "passed", "duration_s": 0.0, "message": ""}
+        )
         test["duration_s"] = round(test["duration_s"] + float(getattr(report, "duration", 0.0)), 6)
         outcome = self._outcome(report)
         # the worst phase decides: error/failed > skipped/xfailed > passed
@@ -119,9 +122,16 @@ class CertificationSession:
             "runs": self.runs,
             "tests": sorted(self.tests.values(), key=lambda t: t["nodeid"]),
             "reproduce": {
-                "session": "python -m pytest " + shlex.join(argv[1:]) if argv else "python -m pytest -m stress",
-                "runs": sorted({f"python -m pytest_stress run {shlex.quote(r['source'] or r['scenario'])} "
-                                f"--seed {r['seed']} --symbols {r['symbols']}" for r in self.runs}),
+                "session": "python -m pytest " + shlex.join(argv[1:])
+                if argv
+                else "python -m pytest -m stress",
+                "runs": sorted(
+                    {
+                        f"python -m pytest_stress run {shlex.quote(r['source'] or r['scenario'])} "
+                        f"--seed {r['seed']} --symbols {r['symbols']}"
+                        for r in self.runs
+                    }
+                ),
             },
         }
 

@@ -26,8 +26,12 @@ class Verdict:
         return self.decision == GO
 
     def to_dict(self) -> dict[str, Any]:
-        return {"decision": self.decision, "reasons": list(self.reasons), "caveats": list(self.caveats),
-                "counts": dict(self.counts)}
+        return {
+            "decision": self.decision,
+            "reasons": list(self.reasons),
+            "caveats": list(self.caveats),
+            "counts": dict(self.counts),
+        }
 
 
 def decide(runs: Sequence[Mapping[str, Any]], tests: Sequence[Mapping[str, Any]]) -> Verdict:
@@ -44,33 +48,56 @@ def decide(runs: Sequence[Mapping[str, Any]], tests: Sequence[Mapping[str, Any]]
     bad_tests = [t for t in tests if t["outcome"] in ("failed", "error")]
     skipped = [t for t in tests if t["outcome"] == "skipped"]
     ok_tests = [t for t in tests if t["outcome"] == "passed"]
-    counts = {"checks_passed": len(passed), "checks_failed": len(failed), "checks_not_evaluated": len(unevaluated),
-              "runs": len(runs), "kill_switches": sum(1 for r in runs if r["kill_switch_triggered"]),
-              "tests_passed": len(ok_tests), "tests_failed": len(bad_tests), "tests_skipped": len(skipped)}
+    counts = {
+        "checks_passed": len(passed),
+        "checks_failed": len(failed),
+        "checks_not_evaluated": len(unevaluated),
+        "runs": len(runs),
+        "kill_switches": sum(1 for r in runs if r["kill_switch_triggered"]),
+        "tests_passed": len(ok_tests),
+        "tests_failed": len(bad_tests),
+        "tests_skipped": len(skipped),
+    }
 
     reasons: list[str] = []
     for r, c in failed:
-        reasons.append(f"{r['scenario']}: {c['check']} measured {_fmt(c['measured'], c['unit'])} "
-                       f"breaches {c['threshold']}")
+        reasons.append(
+            f"{r['scenario']}: {c['check']} measured {_fmt(c['measured'], c['unit'])} "
+            f"breaches {c['threshold']}"
+        )
     for r in runs:
         if r["kill_switch_triggered"]:
-            reasons.append(f"{r['scenario']}: KILL_SWITCH fired at {r['kill_switch_tick'] * r['tick_ms'] / 1000:g} s "
-                           f"(tick {r['kill_switch_tick']})")
+            reasons.append(
+                f"{r['scenario']}: KILL_SWITCH fired at {r['kill_switch_tick'] * r['tick_ms'] / 1000:g} s "
+                f"(tick {r['kill_switch_tick']})"
+            )
     for t in bad_tests:
         first = (t.get("message") or "").strip().splitlines()
         reasons.append(f"{t['nodeid']} {t['outcome']}" + (f": {first[0][:200]}" if first else ""))
     caveats = [f"{r['scenario']}: {c['check']} not evaluated ({c['detail']})" for r, c in unevaluated]
-    caveats += [f"{t['nodeid']} skipped" + (f": {t['message'].strip()[:200]}" if t.get("message") else "")
-                for t in skipped]
+    caveats += [
+        f"{t['nodeid']} skipped" + (f": {t['message'].strip()[:200]}" if t.get("message") else "")
+        for t in skipped
+    ]
 
     if reasons:
         return Verdict(NO_GO, tuple(dict.fromkeys(reasons)), tuple(caveats), counts)
     if not passed and not ok_tests:
-        return Verdict(NO_GO, ("nothing was certified: no stress check passed and no stress test ran",),
-                       tuple(caveats), counts)
-    summary = (f"{len(passed)} checks passed across {len(runs)} scenario runs; "
-               f"{len(ok_tests)} stress tests passed")
+        return Verdict(
+            NO_GO,
+            ("nothing was certified: no stress check passed and no stress test ran",),
+            tuple(caveats),
+            counts,
+        )
+    summary = (
+        f"{_n(len(passed), 'check')} passed across {_n(len(runs), 'scenario run')}; "
+        f"{_n(len(ok_tests), 'stress test')} passed"
+    )
     return Verdict(GO, (summary,), tuple(caveats), counts)
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _fmt(value: Any, unit: str) -> str:

@@ -23,13 +23,17 @@ class MarketFrame:
     def __post_init__(self) -> None:
         ts = self.timestamps_ns
         if ts.ndim != 1 or ts.dtype != np.int64:
-            raise ReplayError(f"timestamps_ns must be a 1-D int64 array, got {ts.dtype} with shape {ts.shape}")
+            raise ReplayError(
+                f"timestamps_ns must be a 1-D int64 array, got {ts.dtype} with shape {ts.shape}"
+            )
         shape = (ts.shape[0], len(self.symbols))
         for name in ("bid", "ask"):
             arr = getattr(self, name)
             if arr.shape != shape or arr.dtype != np.float64 or not arr.flags.c_contiguous:
-                raise ReplayError(f"{name} must be a C-contiguous float64 array of shape {shape} "
-                                  f"(ticks x symbols), got {arr.dtype} {arr.shape}")
+                raise ReplayError(
+                    f"{name} must be a C-contiguous float64 array of shape {shape} "
+                    f"(ticks x symbols), got {arr.dtype} {arr.shape}"
+                )
 
     @property
     def n_ticks(self) -> int:

@@ -77,7 +77,9 @@ def synthetic_frame(spec: MarketSpec, rng: np.random.Generator) -> tuple[MarketF
     half_spread = params.spread_bps / 2.0 / 10_000.0
     bid = np.empty((n_ticks, n_symbols))
     ask = np.empty((n_ticks, n_symbols))
-    gbm_bid_ask(params.start_price, step_vol, float(spec.correlation), z_market, z_symbol, half_spread, bid, ask)
+    gbm_bid_ask(
+        params.start_price, step_vol, float(spec.correlation), z_market, z_symbol, half_spread, bid, ask
+    )
     timestamps = np.arange(n_ticks, dtype=np.int64) * np.int64(spec.tick_ms * 1_000_000)
     symbols = tuple(f"SYM{i:04d}" for i in range(n_symbols))
     return MarketFrame(timestamps, bid, ask, symbols), params

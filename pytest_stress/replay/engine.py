@@ -45,8 +45,9 @@ def warm_up() -> None:
         return
     bid = np.full((3, 2), 99.0)
     ask = np.full((3, 2), 101.0)
-    synthetic.gbm_bid_ask(np.full(2, 100.0), np.full(2, 1e-4), 0.5, np.zeros(3), np.zeros((3, 2)),
-                          np.full(2, 1e-4), bid, ask)
+    synthetic.gbm_bid_ask(
+        np.full(2, 100.0), np.full(2, 1e-4), 0.5, np.zeros(3), np.zeros((3, 2)), np.full(2, 1e-4), bid, ask
+    )
     transforms.flash_crash(bid, ask, 0, 1, 2, -0.01, 2.0, 0)
     qty, cash = open_book(np.full(2, 0.5), 1.0, bid[0], ask[0])
     equity, exposure, drawdown = np.empty(3), np.empty(3), np.empty(3)
@@ -56,8 +57,13 @@ def warm_up() -> None:
     _warm = True
 
 
-def run_scenario(scenario: Scenario | str | Path, *, symbols: int | None = None, seed: int | None = None,
-                 portfolio: Portfolio | None = None) -> ScenarioResult:
+def run_scenario(
+    scenario: Scenario | str | Path,
+    *,
+    symbols: int | None = None,
+    seed: int | None = None,
+    portfolio: Portfolio | None = None,
+) -> ScenarioResult:
     """Replay ``scenario`` (a Scenario, a library name or a YAML path) and return the measured result.
 
     ``symbols`` and ``seed`` override the scenario's market; ``portfolio`` replaces its default
@@ -71,12 +77,16 @@ def run_scenario(scenario: Scenario | str | Path, *, symbols: int | None = None,
     if not 0 <= market.seed < 2**63:
         raise ReplayError(f"{sc.name}: seed must be between 0 and 2**63 - 1, got {market.seed}")
     if market.n_ticks * market.symbols > MAX_CELLS:
-        raise ReplayError(f"{sc.name}: {market.n_ticks} ticks x {market.symbols} symbols is above the "
-                          f"limit of {MAX_CELLS:,} cells")
+        raise ReplayError(
+            f"{sc.name}: {market.n_ticks} ticks x {market.symbols} symbols is above the "
+            f"limit of {MAX_CELLS:,} cells"
+        )
     book = portfolio if portfolio is not None else Portfolio.from_spec(sc.portfolio, market.symbols)
     if book.weights.shape[0] != market.symbols:
-        raise ReplayError(f"{sc.name}: the portfolio has {book.weights.shape[0]} weights but the market has "
-                          f"{market.symbols} symbols")
+        raise ReplayError(
+            f"{sc.name}: the portfolio has {book.weights.shape[0]} weights but the market has "
+            f"{market.symbols} symbols"
+        )
 
     warm_up()
     started = time.perf_counter_ns()
@@ -100,14 +110,27 @@ def run_scenario(scenario: Scenario | str | Path, *, symbols: int | None = None,
             limits[m] = e.max
     drawdown = np.empty(frame.n_ticks)
     worst, breach_tick, breach_value, kill_tick = risk.risk_pass(
-        equity, net_exposure, float(np.abs(exposures).sum()), var_1d, limits,
-        sc.on_breach is OnBreach.KILL_SWITCH, drawdown)
+        equity,
+        net_exposure,
+        float(np.abs(exposures).sum()),
+        var_1d,
+        limits,
+        sc.on_breach is OnBreach.KILL_SWITCH,
+        drawdown,
+    )
     runtime_ms = (time.perf_counter_ns() - started) / 1e6
 
     breaches = tuple(
-        Breach(metric, int(breach_tick[m]), float(breach_tick[m] * market.tick_ms), float(limits[m]),
-               float(breach_value[m]))
-        for m, metric in enumerate(RISK_LIMIT_METRICS) if breach_tick[m] >= 0)
+        Breach(
+            metric,
+            int(breach_tick[m]),
+            float(breach_tick[m] * market.tick_ms),
+            float(limits[m]),
+            float(breach_value[m]),
+        )
+        for m, metric in enumerate(RISK_LIMIT_METRICS)
+        if breach_tick[m] >= 0
+    )
     breaches = tuple(sorted(breaches, key=lambda b: b.tick))
     measured = {
         "max_drawdown_pct": float(worst[risk.DRAWDOWN]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,8 +26,13 @@ class Breach:
     measured: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "tick": self.tick, "time_ms": self.time_ms, "limit": self.limit,
-                "measured": _finite_or_text(self.measured)}
+        return {
+            "metric": self.metric,
+            "tick": self.tick,
+            "time_ms": self.time_ms,
+            "limit": self.limit,
+            "measured": _finite_or_text(self.measured),
+        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,15 +84,23 @@ class ScenarioResult:
         if self.certify_hook is not None:
             self.certify_hook(self)
         if not self.checks:
-            raise CertificationError(f"scenario '{self.scenario}' has no expect: block, so nothing was "
-                                     "certified; add the thresholds the run must meet")
+            raise CertificationError(
+                f"scenario '{self.scenario}' has no expect: block, so nothing was "
+                "certified; add the thresholds the run must meet"
+            )
         failed = self.failed_checks
         if failed:
             lines = "\n".join(f"  - {c.line()}" for c in failed)
-            kill = (f"\nKILL_SWITCH fired at tick {self.kill_switch_tick} "
-                    f"({self.kill_switch_tick * self.tick_ms / 1000:g} s)" if self.kill_switch_triggered else "")
-            raise CertificationError(f"scenario '{self.scenario}' (seed {self.seed}, {self.symbols} symbols) "
-                                     f"failed {len(failed)} of {len(self.checks)} expectations:\n{lines}{kill}")
+            kill = (
+                f"\nKILL_SWITCH fired at tick {self.kill_switch_tick} "
+                f"({self.kill_switch_tick * self.tick_ms / 1000:g} s)"
+                if self.kill_switch_triggered
+                else ""
+            )
+            raise CertificationError(
+                f"scenario '{self.scenario}' (seed {self.seed}, {self.symbols} symbols) "
+                f"failed {len(failed)} of {len(self.checks)} expectations:\n{lines}{kill}"
+            )
 
     def to_dict(self, curve_points: int = 600) -> dict[str, Any]:
         """JSON-ready data; the equity curve is reduced to about ``curve_points`` (min/max per bucket)."""
@@ -111,8 +125,10 @@ class ScenarioResult:
             "kill_switch_triggered": self.kill_switch_triggered,
             "kill_switch_tick": self.kill_switch_tick,
             "runtime_ms": self.runtime_ms,
-            "stresses": [{"type": s.type, "start_tick": s.start_tick, "end_tick": s.end_tick, **s.params}
-                         for s in self.stresses],
+            "stresses": [
+                {"type": s.type, "start_tick": s.start_tick, "end_tick": s.end_tick, **s.params}
+                for s in self.stresses
+            ],
             "checks": [c.to_dict() for c in self.checks],
             "equity_curve": {"tick": idx.tolist(), "equity": self.equity_curve[idx].round(2).tolist()},
         }
@@ -130,7 +146,7 @@ def envelope_indices(series: np.ndarray, points: int) -> np.ndarray:
     buckets = max(points // 2, 1)
     edges = np.linspace(0, n, buckets + 1).astype(np.int64)
     keep = {0, n - 1}
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         if hi > lo:
             chunk = series[lo:hi]
             keep.add(int(lo + np.argmin(chunk)))

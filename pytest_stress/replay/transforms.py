@@ -78,8 +78,16 @@ def _apply_flash_crash(frame: MarketFrame, market: MarketSpec, p: Mapping[str, A
     start = market.tick_of(p["start_s"])
     end = market.tick_of(p["start_s"] + p["duration_s"])
     fall = max(1, market.tick_of(p["fall_s"]))
-    flash_crash(frame.bid, frame.ask, start, fall, end, p["price_shock_pct"], p["spread_mult"],
-                RECOVERY_CODES[p["recovery"]])
+    flash_crash(
+        frame.bid,
+        frame.ask,
+        start,
+        fall,
+        end,
+        p["price_shock_pct"],
+        p["spread_mult"],
+        RECOVERY_CODES[p["recovery"]],
+    )
     return AppliedStress("flash_crash", dict(p), start, end)
 
 
@@ -91,8 +99,9 @@ TRANSFORMS: dict[str, Transform] = {
 }
 
 
-def apply_stresses(frame: MarketFrame, market: MarketSpec,
-                   stresses: tuple[StressSpec, ...]) -> tuple[MarketFrame, tuple[AppliedStress, ...]]:
+def apply_stresses(
+    frame: MarketFrame, market: MarketSpec, stresses: tuple[StressSpec, ...]
+) -> tuple[MarketFrame, tuple[AppliedStress, ...]]:
     """A stressed copy of ``frame`` (the input is left untouched) and the record of what was applied."""
     out = frame.copy()
     applied = tuple(TRANSFORMS[s.type](out, market, s.params) for s in stresses)

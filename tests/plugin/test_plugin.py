@@ -81,8 +81,10 @@ def test_html_report_at_given_path_shows_go_verdict(pytester: pytest.Pytester) -
     result.assert_outcomes(passed=1)
     page = out.read_text(encoding="utf-8")
     assert '<div class="decision">GO</div>' in page
-    assert "max_drawdown_pct" in page and "&lt;= 5%" in page
-    assert "http://" not in page and "https://" not in page  # self-contained: nothing fetched
+    assert "max_drawdown_pct" in page
+    assert "&lt;= 5%" in page
+    assert "http://" not in page
+    assert "https://" not in page
     result.stdout.fnmatch_lines(["*stress certification*", "verdict: GO", "report: out/go.html"])
     assert not list(out.parent.glob("*.tmp")), "atomic write left a temp file behind"
 
@@ -94,11 +96,15 @@ def test_default_report_paths_are_under_reports_stress(pytester: pytest.Pytester
     assert (pytester.path / "reports" / "stress" / "certification.html").is_file()
     assert doc["verdict"]["decision"] == "GO"
     [run] = doc["runs"]
-    assert run["certified"] is True and run["symbols"] == 10 and run["seed"] == 42
+    assert run["certified"] is True
+    assert run["symbols"] == 10
+    assert run["seed"] == 42
     assert {c["check"] for c in run["checks"]} == {"max_drawdown_pct", "var_multiple", "position_delta_pct"}
     assert all(c["status"] == "passed" for c in run["checks"])
     env = doc["environment"]
-    assert env["package"] == "pytest-trading-stress" and env["python"] and env["profile"] == "ci"
+    assert env["package"] == "pytest-trading-stress"
+    assert env["python"]
+    assert env["profile"] == "ci"
 
 
 def test_failing_expectation_turns_verdict_to_no_go(pytester: pytest.Pytester) -> None:
@@ -111,12 +117,18 @@ def test_failing_expectation_turns_verdict_to_no_go(pytester: pytest.Pytester) -
         def test_strict(stress_run):
             stress_run.certify()
     """)
-    result = pytester.runpytest("--stress-scenarios=my_scenarios", "--stress-report=json:c.json",
-                                "--stress-report=html:c.html")
+    result = pytester.runpytest(
+        "--stress-scenarios=my_scenarios", "--stress-report=json:c.json", "--stress-report=html:c.html"
+    )
     result.assert_outcomes(failed=1)
     # the failure message lists the failed expectation with threshold and measured value
-    result.stdout.fnmatch_lines(["*strict_crash*failed 1 of 2 expectations*",
-                                 "*max_drawdown_pct: measured *% breaches <= 1%*", "*KILL_SWITCH fired at tick*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*strict_crash*failed 1 of 2 expectations*",
+            "*max_drawdown_pct: measured *% breaches <= 1%*",
+            "*KILL_SWITCH fired at tick*",
+        ]
+    )
     doc = _report(pytester.path / "c.json")
     assert doc["verdict"]["decision"] == "NO-GO"
     assert any("max_drawdown_pct" in r and "breaches <= 1%" in r for r in doc["verdict"]["reasons"])
@@ -219,11 +231,14 @@ def test_stress_seed_overrides_every_scenario(pytester: pytest.Pytester) -> None
 
 
 def test_inject_failure_is_skipped_and_listed_as_not_covered(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(CERTIFY_LITE + """
+    pytester.makepyfile(
+        CERTIFY_LITE
+        + """
     @pytest.mark.inject_failure("broker", mode="outage", duration_s=10)
     def test_fault():
         raise AssertionError("must not run without the fault")
-    """)
+    """
+    )
     result = pytester.runpytest("--stress-report=json:c.json")
     result.assert_outcomes(passed=1, skipped=1)
     verdict = _report(pytester.path / "c.json")["verdict"]
@@ -233,19 +248,24 @@ def test_inject_failure_is_skipped_and_listed_as_not_covered(pytester: pytest.Py
 
 def test_bad_scenario_file_fails_its_test_and_keeps_other_results(pytester: pytest.Pytester) -> None:
     scenarios = pytester.mkdir("bad")
-    (scenarios / "broken.yaml").write_text("name: broken\nmarket: {source: synthetic, duration_s: 10}\n"
-                                           "portfolio: {initial_capital: lots}\n")
-    pytester.makepyfile(CERTIFY_LITE + """
+    (scenarios / "broken.yaml").write_text(
+        "name: broken\nmarket: {source: synthetic, duration_s: 10}\nportfolio: {initial_capital: lots}\n"
+    )
+    pytester.makepyfile(
+        CERTIFY_LITE
+        + """
     @pytest.mark.stress_scenario("broken")
     def test_broken(stress_run):
         stress_run.certify()
-    """)
+    """
+    )
     result = pytester.runpytest("--stress-scenarios=bad", "--stress-report=json:c.json")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*broken.yaml:3: portfolio.initial_capital: expected a number*"])
     doc = _report(pytester.path / "c.json")
     assert doc["verdict"]["decision"] == "NO-GO"
-    assert len(doc["runs"]) == 1 and doc["runs"][0]["scenario"] == "flash_crash_lite"
+    assert len(doc["runs"]) == 1
+    assert doc["runs"][0]["scenario"] == "flash_crash_lite"
     outcomes = {t["nodeid"].split("::")[1]: t["outcome"] for t in doc["tests"]}
     assert outcomes == {"test_lite_certifies": "passed", "test_broken": "error"}
 
@@ -261,7 +281,8 @@ def test_user_strings_are_escaped_in_html(pytester: pytest.Pytester) -> None:
     """)
     pytester.runpytest("--stress-report=html:r.html").assert_outcomes(failed=1)
     page = (pytester.path / "r.html").read_text()
-    assert "<script>" not in page and "<img src=x" not in page
+    assert "<script>" not in page
+    assert "<img src=x" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;img src=x onerror=alert(2)&gt;" in page
 
@@ -315,3 +336,15 @@ def test_one_report_from_xdist_workers(pytester: pytest.Pytester) -> None:
     assert len(doc["runs"]) == 3  # runs recorded by the stress_run fixture, shipped from both workers
     assert len(doc["tests"]) == 7
     assert doc["verdict"]["decision"] == "GO"
+
+
+def test_shipped_example_certifies_a_custom_book(pytester: pytest.Pytester) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "my_book"
+    for f in example.glob("*.py"):
+        (pytester.path / f.name).write_text(f.read_text())
+    result = pytester.runpytest("-m", "stress", "--stress-report=json:c.json")
+    result.assert_outcomes(passed=1)
+    [run] = _report(pytester.path / "c.json")["runs"]
+    assert run["initial_capital"] == 5_000_000
+    assert run["gross_leverage"] == pytest.approx(1.2)
+    assert run["certified"] is True
