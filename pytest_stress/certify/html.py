@@ -33,6 +33,7 @@ h3 { font-size:14px; margin:0 0 6px; }
 table { width:100%; border-collapse:collapse; background:var(--card); border:1px solid var(--line);
         border-radius:8px; overflow:hidden; }
 th, td { text-align:left; padding:7px 10px; border-bottom:1px solid var(--line); vertical-align:top; }
+td { overflow-wrap:anywhere; }
 th { background:#eef0f4; font-weight:600; font-size:12px; color:var(--muted); text-transform:uppercase;
      letter-spacing:.3px; }
 td.num { text-align:right; font-variant-numeric:tabular-nums; white-space:nowrap; }
@@ -294,7 +295,7 @@ def _environment(env: dict[str, Any]) -> str:
             env.get("seed_override") if env.get("seed_override") is not None else "from each scenario file",
         ),
         ("profile", env.get("profile")),
-        ("time scale", f"{env.get('time_scale')}x (runbook durations divided by this)"),
+        ("time scale", f"{env.get('time_scale'):g}x (recorded; no scenario of this version runs in wall-clock time)"),
         ("scenario dirs", ", ".join(env.get("scenario_dirs") or []) or "bundled library only"),
         ("toxiproxy", env.get("toxiproxy_url") or "not used in this session"),
     ]

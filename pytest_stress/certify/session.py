@@ -47,6 +47,19 @@ def parse_report_targets(values: list[str], base: Path) -> list[ReportTarget]:
     return list(targets.values())
 
 
+def _scenario_ref(run: dict[str, Any]) -> str:
+    """The library name of a bundled scenario, else the path of its file (relative where possible)."""
+    from pytest_stress.scenario import bundled_dir
+
+    source = Path(run.get("source") or run["scenario"])
+    if source.parent.resolve() == bundled_dir().resolve() and source.stem == run["scenario"]:
+        return run["scenario"]
+    try:
+        return str(source.relative_to(Path.cwd()))
+    except ValueError:
+        return str(source)
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -127,7 +140,7 @@ class CertificationSession:
                 else "python -m pytest -m stress",
                 "runs": sorted(
                     {
-                        f"python -m pytest_stress run {shlex.quote(r['source'] or r['scenario'])} "
+                        f"python -m pytest_stress run {shlex.quote(_scenario_ref(r))} "
                         f"--seed {r['seed']} --symbols {r['symbols']}"
                         for r in self.runs
                     }

@@ -101,6 +101,7 @@ def test_default_report_paths_are_under_reports_stress(pytester: pytest.Pytester
     assert run["seed"] == 42
     assert {c["check"] for c in run["checks"]} == {"max_drawdown_pct", "var_multiple", "position_delta_pct"}
     assert all(c["status"] == "passed" for c in run["checks"])
+    assert doc["reproduce"]["runs"] == ["python -m pytest_stress run flash_crash_lite --seed 42 --symbols 10"]
     env = doc["environment"]
     assert env["package"] == "pytest-trading-stress"
     assert env["python"]
