@@ -25,6 +25,7 @@ stress-suite: $(VENV)/.installed
 	$(PY) -m pytest -m stress --stress-report=html --stress-report=json $(PYTEST_ARGS)
 
 test: $(VENV)/.installed-test
+	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
