@@ -30,12 +30,29 @@ def dotted(path: KeyPath) -> str:
     return out
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads YAML 1.2 exponent floats (``1e6``, ``2.5E-3``) as numbers.
+
+    PyYAML follows YAML 1.1, where an exponent needs a dot and a signed power (``1.0e+6``); ``1e6``
+    would silently become the text "1e6", where YAML 1.2 (and every reader of the file) sees a number.
+    """
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+_PLAIN_TAGS = {yaml.MappingNode: "tag:yaml.org,2002:map", yaml.SequenceNode: "tag:yaml.org,2002:seq"}
+
+
 def read_yaml(text: str, source: str) -> tuple[Any, dict[KeyPath, int]]:
     """Parse one YAML document; return the data and the 1-based line of every key path.
 
     Duplicate keys are an error (PyYAML would silently keep the last one).
     """
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -70,6 +87,13 @@ def _build(
     problems: list[Problem],
     source: str,
 ) -> Any:
+    plain = _PLAIN_TAGS.get(type(node))
+    if plain is not None and node.tag != plain:
+        # the walk below builds mappings and lists itself, so a tag such as !!python/object would be
+        # dropped without a word; refuse it as the safe loader refuses tagged scalars
+        raise yaml.constructor.ConstructorError(
+            None, None, f"unsupported YAML tag {node.tag!r}", node.start_mark
+        )
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for knode, vnode in node.value:
@@ -124,15 +148,19 @@ class Checker:
             self.fail(path, f"expected a mapping of keys, got {_kind(raw)}")
             return None
         out: dict[str, Any] = {}
+        misspelt = set()
         for key in raw:
             if key not in fields:
-                hint = closest(str(key), fields)
+                near = closest_key(str(key), fields)
+                hint = f" (did you mean '{near}'?)" if near else ""
                 self.fail((*path, key), f"unknown key{hint}; allowed: {', '.join(fields)}")
+                misspelt.add(near)
         for key, spec in fields.items():
             if key in raw:
                 out[key] = spec.parse(self, (*path, key), raw[key])
             elif spec.default is _MISSING:
-                self.fail(path, f"missing required key '{key}' ({spec.describe()})")
+                if key not in misspelt:  # a typo of a required key is one mistake, reported once
+                    self.fail(path, f"missing required key '{key}' ({spec.describe()})")
                 out[key] = INVALID
             else:
                 out[key] = spec.default
@@ -157,11 +185,17 @@ def _kind(value: Any) -> str:
     )
 
 
-def closest(key: str, options: Mapping[str, Any]) -> str:
+def closest_key(key: str, options: Mapping[str, Any]) -> str | None:
     import difflib
 
     match = difflib.get_close_matches(key, list(options), n=1, cutoff=0.6)
-    return f" (did you mean '{match[0]}'?)" if match else ""
+    return match[0] if match else None
+
+
+def closest(key: str, options: Mapping[str, Any]) -> str:
+    """`` (did you mean 'x'?)`` for the option nearest to ``key``, or an empty string."""
+    near = closest_key(key, options)
+    return f" (did you mean '{near}'?)" if near else ""
 
 
 class Spec:
@@ -199,8 +233,8 @@ class Num(Spec):
     def parse(self, chk: Checker, path: KeyPath, raw: Any) -> Any:
         if isinstance(raw, bool) or not isinstance(raw, (int, float)):
             hint = ""
-            if isinstance(raw, str) and re.fullmatch(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+", raw.strip()):
-                hint = " (YAML reads exponent numbers without a decimal point as text: write 1.0e6)"
+            if isinstance(raw, str) and re.fullmatch(r"[-+]?[\d_]+(\.[\d_]*)?([eE][-+]?\d+)?", raw.strip()):
+                hint = " (a quoted number is text: remove the quotes)"
             return chk.fail(path, f"expected {self.describe()}, got {_kind(raw)}{hint}")
         if self.integer and not isinstance(raw, int):
             return chk.fail(path, f"expected {self.describe()}, got {_kind(raw)}")

@@ -295,7 +295,10 @@ def _environment(env: dict[str, Any]) -> str:
             env.get("seed_override") if env.get("seed_override") is not None else "from each scenario file",
         ),
         ("profile", env.get("profile")),
-        ("time scale", f"{env.get('time_scale'):g}x (recorded; no scenario of this version runs in wall-clock time)"),
+        (
+            "time scale",
+            f"{env.get('time_scale'):g}x (recorded; no scenario of this version runs in wall-clock time)",
+        ),
         ("scenario dirs", ", ".join(env.get("scenario_dirs") or []) or "bundled library only"),
         ("toxiproxy", env.get("toxiproxy_url") or "not used in this session"),
     ]
