@@ -33,12 +33,13 @@ h3 { font-size:14px; margin:0 0 6px; }
 table { width:100%; border-collapse:collapse; background:var(--card); border:1px solid var(--line);
         border-radius:8px; overflow:hidden; }
 th, td { text-align:left; padding:7px 10px; border-bottom:1px solid var(--line); vertical-align:top; }
-td { overflow-wrap:anywhere; }
+td { overflow-wrap:break-word; }
+td.sub, td.id { overflow-wrap:anywhere; }  /* long test ids give way, not names or numbers */
 th { background:#eef0f4; font-weight:600; font-size:12px; color:var(--muted); text-transform:uppercase;
      letter-spacing:.3px; }
 td.num { text-align:right; font-variant-numeric:tabular-nums; white-space:nowrap; }
 tr:last-child td { border-bottom:none; }
-.pill { display:inline-block; padding:1px 8px; border-radius:10px; font-size:12px; font-weight:600; }
+.pill { display:inline-block; white-space:nowrap; padding:1px 8px; border-radius:10px; font-size:12px; font-weight:600; }
 .pill.passed { background:#dcf3e4; color:var(--go); } .pill.failed, .pill.error { background:#fbe0de; color:var(--nogo); }
 .pill.not_evaluated, .pill.skipped, .pill.xfailed { background:#fff1cc; color:var(--warn); }
 .pill.info { background:#e6e9ef; color:var(--muted); }
@@ -270,7 +271,7 @@ def _tests_table(tests: list[dict[str, Any]]) -> str:
     if not tests:
         return '<p class="sub">No test marked <code>stress</code> ran.</p>'
     rows = "".join(
-        f"<tr><td><code>{esc(t['nodeid'])}</code></td><td>{_pill(t['outcome'])}</td>"
+        f"<tr><td class=\"id\"><code>{esc(t['nodeid'])}</code></td><td>{_pill(t['outcome'])}</td>"
         f'<td class="num">{t["duration_s"]:.2f} s</td><td>{esc(t.get("message", ""))}</td></tr>'
         for t in tests
     )
