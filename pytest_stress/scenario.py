@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +23,16 @@ from pytest_stress.schema import (
     Flag,
     KeyPath,
     Num,
-    Range,
     Spec,
     Text,
     TextList,
     closest,
     read_yaml,
 )
-
-# A market frame above this many cells (ticks x symbols) is refused before any memory is taken:
-# 50M cells is 400 MB per float64 field.
-MAX_CELLS = 50_000_000
-MAX_SYMBOLS = 10_000
+from pytest_stress.specs.execution import ExecutionSpec, parse_execution
+from pytest_stress.specs.market import MAX_CELLS, MAX_SYMBOLS, MarketSpec, parse_market
+from pytest_stress.specs.risk import RiskSpec, parse_risk
+from pytest_stress.specs.stresses import STRESS_PARAMS, StressSpec, check_against_market, parse_stresses
 
 
 class OnBreach(str, enum.Enum):
@@ -42,29 +40,6 @@ class OnBreach(str, enum.Enum):
 
     KILL_SWITCH = "kill_switch"  # record the breach and fire the kill switch (seed 002: KILL_SWITCH)
     RECORD = "record"  # record the breach only
-
-
-@dataclass(frozen=True)
-class MarketSpec:
-    """The market to replay. Volatilities are annualised fractions; spreads are full spreads in bps."""
-
-    source: str
-    symbols: int
-    duration_s: float
-    tick_ms: int
-    seed: int
-    annual_vol: tuple[float, float] = (0.15, 0.45)
-    correlation: float = 0.5
-    spread_bps: tuple[float, float] = (1.0, 5.0)
-    start_price: tuple[float, float] = (20.0, 500.0)
-
-    @property
-    def n_ticks(self) -> int:
-        return round(self.duration_s * 1000.0 / self.tick_ms) + 1
-
-    def tick_of(self, seconds: float) -> int:
-        """Index of the tick at ``seconds`` after the start (tick 0 is at 0 s)."""
-        return round(seconds * 1000.0 / self.tick_ms)
 
 
 @dataclass(frozen=True)
@@ -76,15 +51,6 @@ class PortfolioSpec:
     net_exposure: float = 1.0  # fraction of gross that is long minus short: 1 long-only, 0 neutral, -1 short
     var_confidence: float = 0.99
     var_lookback_days: int = 250
-
-
-@dataclass(frozen=True)
-class StressSpec:
-    """One stress applied to the market, in file order. ``params`` hold validated, defaulted values."""
-
-    type: str
-    params: Mapping[str, Any]
-    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -118,6 +84,8 @@ class Scenario:
     stress: tuple[StressSpec, ...] = ()
     expect: tuple[Expectation, ...] = ()
     on_breach: OnBreach = OnBreach.KILL_SWITCH
+    execution: ExecutionSpec = field(default_factory=ExecutionSpec)
+    risk: RiskSpec = field(default_factory=RiskSpec)
     tags: tuple[str, ...] = ()
     source: str = "<memory>"
 
@@ -147,6 +115,8 @@ class Scenario:
             },
             "portfolio": dataclasses.asdict(self.portfolio),
             "stress": [{"type": s.type, **s.params} for s in self.stress],
+            "execution": dataclasses.asdict(self.execution),
+            "risk": dataclasses.asdict(self.risk),
             "expect": expect,
             "on_breach": self.on_breach.value,
             "tags": list(self.tags),
@@ -157,18 +127,6 @@ class Scenario:
 
 _NAME = Text(pattern=r"[a-z][a-z0-9_]*", pattern_help="in snake_case (a-z, 0-9, _), starting with a letter")
 
-MARKET_FIELDS: dict[str, Spec] = {
-    "source": Choice(options=("synthetic",)),
-    "symbols": Num(lo=1, hi=MAX_SYMBOLS, integer=True, default=100),
-    "duration_s": Num(lo=0, lo_open=True, hi=7 * 86_400),
-    "tick_ms": Num(lo=1, hi=3_600_000, integer=True, default=100),
-    "seed": Num(lo=0, hi=2**63 - 1, integer=True, default=0),
-    "annual_vol": Range(item=Num(lo=0.001, hi=5.0), default=(0.15, 0.45)),
-    "correlation": Num(lo=0.0, hi=0.99, default=0.5),
-    "spread_bps": Range(item=Num(lo=0.01, hi=10_000.0), default=(1.0, 5.0)),
-    "start_price": Range(item=Num(lo=1e-6, hi=1e9), default=(20.0, 500.0)),
-}
-
 PORTFOLIO_FIELDS: dict[str, Spec] = {
     "initial_capital": Num(lo=0, lo_open=True),
     "gross_leverage": Num(lo=0, lo_open=True, hi=100.0, default=1.0),
@@ -177,69 +135,12 @@ PORTFOLIO_FIELDS: dict[str, Spec] = {
     "var_lookback_days": Num(lo=20, hi=10_000, integer=True, default=250),
 }
 
-# Parameters of every stress type. The replay core implements exactly these types
-# (pytest_stress.replay.transforms.TRANSFORMS); a test keeps the two tables in step.
-STRESS_PARAMS: dict[str, dict[str, Spec]] = {
-    "flash_crash": {
-        # fraction, not percent: -0.03 is a 3 % down-spike (the seed's convention)
-        "price_shock_pct": Num(lo=-0.99, hi=0.0, hi_open=True),
-        "spread_mult": Num(lo=1.0, hi=1000.0, default=1.0),
-        "duration_s": Num(lo=0, lo_open=True),
-        "start_s": Num(lo=0.0, default=0.0),
-        "fall_s": Num(lo=0.0, default=0.0),  # 0: the whole fall happens within one tick
-        "recovery": Choice(options=("linear", "exponential", "none"), default="linear"),
-    },
-}
-
-
-def _parse_market(chk: Checker, path: KeyPath, raw: Any) -> MarketSpec | Any:
-    if isinstance(raw, dict) and raw.get("source") == "historic":
-        return chk.fail(
-            (*path, "source"),
-            "historic market data is not supported by this version yet; use source: synthetic",
-        )
-    values = chk.mapping(path, raw, MARKET_FIELDS)
-    if values is None or INVALID in values.values():
-        return INVALID
-    spec = MarketSpec(**values)
-    steps = spec.duration_s * 1000.0 / spec.tick_ms
-    if abs(steps - round(steps)) > 1e-6:
-        return chk.fail(
-            (*path, "duration_s"), f"{spec.duration_s:g} s is not a whole number of {spec.tick_ms} ms ticks"
-        )
-    if spec.n_ticks * spec.symbols > MAX_CELLS:
-        return chk.fail(
-            path,
-            f"{spec.n_ticks} ticks x {spec.symbols} symbols is above the limit of "
-            f"{MAX_CELLS:,} cells; shorten duration_s, raise tick_ms or lower symbols",
-        )
-    return spec
-
 
 def _parse_portfolio(chk: Checker, path: KeyPath, raw: Any) -> PortfolioSpec | Any:
     values = chk.mapping(path, raw, PORTFOLIO_FIELDS)
     if values is None or INVALID in values.values():
         return INVALID
     return PortfolioSpec(**values)
-
-
-def _parse_stress(chk: Checker, path: KeyPath, raw: Any) -> tuple[StressSpec, ...] | Any:
-    if not isinstance(raw, list):
-        return chk.fail(path, "expected a list of stresses, each a mapping with a 'type'")
-    out = []
-    for i, item in enumerate(raw):
-        ipath = (*path, i)
-        if not isinstance(item, dict) or "type" not in item:
-            chk.fail(ipath, f"each stress needs a 'type' (one of {', '.join(STRESS_PARAMS)})")
-            continue
-        kind = Choice(options=tuple(STRESS_PARAMS)).parse(chk, (*ipath, "type"), item["type"])
-        if kind is INVALID:
-            continue
-        params = chk.mapping(ipath, {k: v for k, v in item.items() if k != "type"}, STRESS_PARAMS[kind])
-        if params is None or INVALID in params.values():
-            continue
-        out.append(StressSpec(type=kind, params=params, line=chk.line(ipath)))
-    return tuple(out)
 
 
 def _parse_expect(chk: Checker, path: KeyPath, raw: Any) -> tuple[Expectation, ...] | Any:
@@ -271,38 +172,15 @@ def _parse_expect(chk: Checker, path: KeyPath, raw: Any) -> tuple[Expectation, .
 SCENARIO_FIELDS: dict[str, Spec] = {
     "name": _NAME,
     "description": Text(default=""),
-    "market": Custom(fn=_parse_market, what="a market mapping"),
+    "market": Custom(fn=parse_market, what="a market mapping"),
     "portfolio": Custom(fn=_parse_portfolio, what="a portfolio mapping"),
-    "stress": Custom(fn=_parse_stress, what="a list of stresses", default=()),
+    "stress": Custom(fn=parse_stresses, what="a list of stresses", default=()),
     "expect": Custom(fn=_parse_expect, what="a mapping of expectations", default=()),
+    "execution": Custom(fn=parse_execution, what="an execution mapping", default=ExecutionSpec()),
+    "risk": Custom(fn=parse_risk, what="a risk mapping", default=RiskSpec()),
     "on_breach": Choice(options=tuple(o.value for o in OnBreach), default=OnBreach.KILL_SWITCH.value),
     "tags": TextList(default=()),
 }
-
-
-def _cross_check(chk: Checker, market: MarketSpec, stresses: tuple[StressSpec, ...]) -> None:
-    """Checks that need two sections at once: every stress window lies inside the market."""
-    for i, s in enumerate(stresses):
-        p = s.params
-        if "duration_s" not in p:
-            continue
-        spath: KeyPath = ("stress", i)
-        end = p.get("start_s", 0.0) + p["duration_s"]
-        if end > market.duration_s + 1e-9:
-            chk.fail(
-                (*spath, "duration_s"),
-                f"the stress window ends at {end:g} s, after the market's "
-                f"{market.duration_s:g} s; shorten it or lengthen market.duration_s",
-            )
-        if market.tick_of(p["duration_s"]) < 2:
-            chk.fail(
-                (*spath, "duration_s"), f"{p['duration_s']:g} s is shorter than two {market.tick_ms} ms ticks"
-            )
-        if p.get("fall_s", 0.0) >= p["duration_s"]:
-            chk.fail(
-                (*spath, "fall_s"),
-                f"the fall ({p['fall_s']:g} s) must end inside the {p['duration_s']:g} s window",
-            )
 
 
 def parse_scenario(data: Any, lines: Mapping[KeyPath, int], source: str) -> Scenario:
@@ -313,7 +191,7 @@ def parse_scenario(data: Any, lines: Mapping[KeyPath, int], source: str) -> Scen
         chk.raise_if_any()
     assert values is not None
     if values["market"] is not INVALID and values["stress"] is not INVALID:
-        _cross_check(chk, values["market"], values["stress"])
+        check_against_market(chk, values["market"], values["stress"])
     chk.raise_if_any()
     values["on_breach"] = OnBreach(values["on_breach"])
     return Scenario(source=source, **values)
@@ -404,10 +282,15 @@ def load_scenario(name_or_path: str | Path, extra_dirs: Iterable[str | Path] = (
 
 
 __all__ = [
+    "MAX_CELLS",
+    "MAX_SYMBOLS",
+    "STRESS_PARAMS",
+    "ExecutionSpec",
     "Expectation",
     "MarketSpec",
     "OnBreach",
     "PortfolioSpec",
+    "RiskSpec",
     "Scenario",
     "ScenarioError",
     "StressSpec",

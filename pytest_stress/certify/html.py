@@ -271,7 +271,7 @@ def _tests_table(tests: list[dict[str, Any]]) -> str:
     if not tests:
         return '<p class="sub">No test marked <code>stress</code> ran.</p>'
     rows = "".join(
-        f"<tr><td class=\"id\"><code>{esc(t['nodeid'])}</code></td><td>{_pill(t['outcome'])}</td>"
+        f'<tr><td class="id"><code>{esc(t["nodeid"])}</code></td><td>{_pill(t["outcome"])}</td>'
         f'<td class="num">{t["duration_s"]:.2f} s</td><td>{esc(t.get("message", ""))}</td></tr>'
         for t in tests
     )
