@@ -92,7 +92,7 @@ def run_scenario(
     started = time.perf_counter_ns()
     rng = _streams(market.seed)
     calm, symbol_params = synthetic_frame(market, rng[_STREAM_MARKET])
-    frame, applied = apply_stresses(calm, market, sc.stress)
+    frame, applied = apply_stresses(calm, market, sc.stress, rng[_STREAM_MARKET])
 
     qty, cash = open_book(book.weights, float(book.initial_capital), calm.bid[0], calm.ask[0])
     equity = np.empty(frame.n_ticks)

@@ -1,34 +1,218 @@
-"""Market stresses: compiled, composable transforms of a market frame, applied in scenario order.
+"""Market stresses: compiled, composable, seeded transforms of a market frame, applied in scenario order.
 
-Each transform takes the frame's arrays and the stress's validated parameters, changes the arrays in
-place, and returns an ``AppliedStress`` record (type, parameters, tick window) kept in the result.
-Price shocks are fractions (-0.03 = 3 % down); times are converted to tick indices here, once.
+Units: every ``*_pct`` is a fraction (-0.03 = 3 % down, ``drop_pct: 0.95`` removes 95 %); windows come in
+seconds and become ticks here, once. A window covers global ticks ``start <= g < end`` (``start`` =
+tick of ``start_s``, ``end`` = tick of ``start_s + duration_s``) and is applied to the rows of a frame
+whose global tick ``frame.start_tick + row`` lies in it, so a chunk of a long session is stressed exactly
+like the same rows of the whole session.
+
+How prices move. A stress moves a symbol's mid by a factor f and widens every quoted distance from the
+mid (bid, ask, each depth level) by g (``reprice``): the half-spread keeps its width in price units, times
+g; ``last`` moves with the mid. A distance beyond half the new mid bends smoothly (C1) so that it never
+reaches the mid itself: the mid stays exact, bids stay positive and levels in order whatever f and g.
+Levels with size 0 do not exist and are left alone. Only ``data_corruption`` may break bid <= ask, positive prices or sorted
+timestamps.
+
+Path stresses (``flash_crash``, ``pump_and_dump``, ``volatility_spike``, ``correlation_breakdown``) leave
+tick ``start`` unchanged (it anchors the path) and change ticks after it. The first two are a factor per
+global tick, so chunks need nothing from each other. The last two rescale the input's log returns within
+the window (stressed log mid = anchor + multiplier x (input log mid - anchor) for a volatility spike) and
+keep the extra displacement reached at the window's last tick for the rest of the session: the price
+never jumps back, returns after the window are the input's own. They carry a running displacement per
+symbol between chunks, in a ``StressCarry``.
+
+Chunked replay: pass one ``StressCarry`` to ``apply_stresses`` for every chunk of a session, in time
+order. It holds each stress's random draws (made on the first call, from ``rng``; later calls reuse them),
+the path displacements, and the previous output row ``data_corruption`` repeats. A chunk that starts
+after a path stress's anchor without the carry of the chunks before it is refused (``ReplayError``).
+
+Gaps remove ticks, so they must be the last stresses (the schema and ``apply_stresses`` enforce it):
+every window, a gap's too, is on the calm timeline, and removing rows is the last thing that happens.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from numba import njit
 
+from pytest_stress.errors import ReplayError
 from pytest_stress.market.frame import MarketFrame
 from pytest_stress.scenario import MarketSpec, StressSpec
+from pytest_stress.schema import dotted
+from pytest_stress.specs.stresses import CORRUPTION_KINDS, GAP, MIXED, leaves, with_defaults
 
 RECOVERY_CODES = {"linear": 0, "exponential": 1, "none": 2}
 
 # Exponential recovery closes 99 % of the gap by the end of the window (then snaps to zero).
 _EXP_RATE = np.log(100.0)
 
+# Corrupted cells and ticks listed in an AppliedStress, per kind (counts are always complete).
+DETAIL_CAP = 100
+
+# data_corruption codes: per cell (one per cell, later ones win: stale < spike < nan) and per row (bits).
+CELL_NAN, CELL_SPIKE_UP, CELL_SPIKE_DOWN, CELL_STALE = 1, 2, 3, 4
+ROW_DUPLICATE, ROW_OUT_OF_ORDER = 1, 2
+
 
 @dataclass(frozen=True)
 class AppliedStress:
+    """What a stress did: its type and parameters, its window in global ticks [start_tick, end_tick), and
+    details (corrupted cells, chosen symbols, removed ticks, nested stresses of a mixed_custom)."""
+
     type: str
     params: Mapping[str, Any]
     start_tick: int
     end_tick: int
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: nested stresses become their own dicts."""
+        detail = {k: [a.to_dict() for a in v] if k == "stresses" else v for k, v in self.detail.items()}
+        out = {"type": self.type, "start_tick": self.start_tick, "end_tick": self.end_tick, **self.params}
+        return {**out, "detail": detail} if detail else out
+
+
+@dataclass
+class StressCarry:
+    """What stresses carry from one chunk of a session to the next; one per session, chunks in time order.
+
+    ``slots`` maps a stress's position (``(i,)``, or ``(i, j)`` inside a mixed_custom) to its state.
+    """
+
+    generators: dict[tuple[int, ...], np.random.Generator] = field(default_factory=dict)
+    slots: dict[tuple[int, ...], Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Pass:
+    """One apply_stresses call: the market, the carry, and (once a gap cut rows) each row's calm tick."""
+
+    market: MarketSpec
+    carry: StressCarry
+    row_ticks: np.ndarray | None = None
+
+
+@dataclass
+class _Run:
+    """One stress within a pass: where it sits (its carry slot, its random stream, its name in errors)."""
+
+    pass_: _Pass
+    key: tuple[int, ...]
+
+    @property
+    def market(self) -> MarketSpec:
+        return self.pass_.market
+
+    @property
+    def name(self) -> str:
+        path: tuple[Any, ...] = ("stress", self.key[0])
+        for j in self.key[1:]:
+            path = (*path, "stresses", j)
+        return dotted(path)
+
+    @property
+    def rng(self) -> np.random.Generator:
+        return self.pass_.carry.generators[self.key]
+
+    def slot(self, make: Callable[[], Any]) -> Any:
+        slots = self.pass_.carry.slots
+        if self.key not in slots:
+            slots[self.key] = make()
+        return slots[self.key]
+
+    def follow(self, slot: _Chunked, frame: MarketFrame, anchor: int | None) -> bool:
+        """Check that ``frame`` continues the chunk ``slot`` saw last; True when it does.
+
+        ``anchor``: the tick whose state the transform needs; a first chunk after it is refused.
+        """
+        g0 = frame.start_tick
+        if slot.next_tick is not None and slot.next_tick != g0:
+            raise ReplayError(
+                f"{self.name}: this frame starts at tick {g0}, but the previous chunk ended before tick "
+                f"{slot.next_tick}; apply the chunks of a session in time order with one StressCarry"
+            )
+        if slot.next_tick is None and anchor is not None and g0 > anchor:
+            raise ReplayError(
+                f"{self.name}: this frame starts at tick {g0}, after the stress's anchor tick {anchor}, "
+                "and the path depends on the ticks before it; apply the earlier chunks first, with one "
+                "StressCarry for the session"
+            )
+        follows = slot.next_tick == g0
+        slot.next_tick = g0 + frame.n_ticks
+        return follows
+
+
+@dataclass
+class _Chunked:
+    next_tick: int | None = None
+
+
+@dataclass
+class _PathState(_Chunked):
+    """Per symbol: the input's log mid at the last tick seen, and the stressed minus input log mid."""
+
+    prev_log_mid: np.ndarray = field(default_factory=lambda: np.empty(0))
+    displacement: np.ndarray = field(default_factory=lambda: np.empty(0))
+    sign: np.ndarray = field(default_factory=lambda: np.ones((1, 0), np.int8))
+
+
+@dataclass
+class _CorruptionState(_Chunked):
+    cells: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # global tick, symbol, code
+    rows: tuple[np.ndarray, np.ndarray] | None = None  # global tick, code bit
+    prev: tuple[np.ndarray, ...] = ()  # the last output row: timestamp, bid, ask, last, volume, depth x4
+
+
+# --- kernels --------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _bend(new_mid, dist):
+    """A quoted distance from the mid, kept below the mid itself: ``dist`` up to half the mid, beyond it
+    ``mid x (1 - mid / (4 dist))`` (same value and slope at the bend), so a bid stays positive."""
+    if dist <= 0.5 * new_mid:
+        return dist
+    return new_mid * (1.0 - 0.25 * new_mid / dist)
+
+
+@njit(cache=True)
+def reprice_kernel(bid, ask, last, bid_px, bid_sz, ask_px, ask_sz, lo, f, g, chosen):
+    """Rows lo .. lo+len(g)-1, chosen symbols: the mid becomes f x mid, every quoted distance from it
+    (bid, ask, each existing depth level) g x wider, bent by ``_bend``; ``last`` moves with the mid.
+
+    f: (rows, 1) for every symbol alike or (rows, n_symbols); g: (rows,); chosen: (n_symbols,) 0/1.
+    A cell with f == 1 and g == 1 is left bit-for-bit as it is.
+    """
+    n_symbols = bid.shape[1]
+    levels = bid_px.shape[2]
+    per_symbol = f.shape[1] > 1
+    for j in range(g.shape[0]):
+        r = lo + j
+        gj = g[j]
+        # the book first: it needs the mid before the top of book moves (a separate loop keeps the
+        # top-of-book loop free of the level loop, which numba compiles much faster)
+        for i in range(n_symbols if levels > 0 else 0):
+            fi = f[j, i] if per_symbol else f[j, 0]
+            if chosen[i] and not (fi == 1.0 and gj == 1.0):
+                mid = 0.5 * (bid[r, i] + ask[r, i])
+                new_mid = mid * fi
+                for lv in range(levels):
+                    if bid_sz[r, i, lv] > 0.0:
+                        bid_px[r, i, lv] = new_mid - _bend(new_mid, gj * (mid - bid_px[r, i, lv]))
+                    if ask_sz[r, i, lv] > 0.0:
+                        ask_px[r, i, lv] = new_mid + _bend(new_mid, gj * (ask_px[r, i, lv] - mid))
+        for i in range(n_symbols):
+            fi = f[j, i] if per_symbol else f[j, 0]
+            if chosen[i] and not (fi == 1.0 and gj == 1.0):
+                mid = 0.5 * (bid[r, i] + ask[r, i])
+                new_mid = mid * fi
+                bid[r, i] = new_mid - _bend(new_mid, gj * (mid - bid[r, i]))
+                ask[r, i] = new_mid + _bend(new_mid, gj * (ask[r, i] - mid))
+                last[r, i] *= fi
 
 
 @njit(cache=True)
@@ -55,54 +239,615 @@ def price_path_factor(k, fall_ticks, span, shock, recovery):
 
 
 @njit(cache=True)
-def flash_crash(bid, ask, start, fall_ticks, end, shock, spread_mult, recovery):
-    """Flash crash in place on bid/ask (n_ticks, n_symbols).
+def pump_path_factor(k, pump_ticks, dump_ticks, pump, dump):
+    """Multiplier on the mid ``k`` ticks after the pump starts: up ``pump`` linearly over ``pump_ticks``,
+    then down ``dump`` of the peak over ``dump_ticks``, and held there afterwards."""
+    if k <= 0:
+        return 1.0
+    if k <= pump_ticks:
+        return 1.0 + pump * k / pump_ticks
+    j = min(k - pump_ticks, dump_ticks)
+    return (1.0 + pump) * (1.0 - dump * j / dump_ticks)
 
-    Ticks start+1 .. end-1 carry spreads times ``spread_mult``; the mid follows ``price_path_factor``.
+
+@njit(cache=True)
+def flash_crash_kernel(
+    bid,
+    ask,
+    last,
+    bid_px,
+    bid_sz,
+    ask_px,
+    ask_sz,
+    offset,
+    start,
+    fall_ticks,
+    end,
+    shock,
+    spread_mult,
+    recovery,
+):
+    """Ticks start+1 .. end-1 carry spreads x ``spread_mult`` and the mid follows ``price_path_factor``.
+
     With recovery ``none`` the price stays at the trough after the window (spreads return to normal).
     """
     n_ticks, n_symbols = bid.shape
-    span = end - start
-    last = n_ticks if recovery == 2 else min(end, n_ticks)
-    for t in range(start + 1, last):
-        f = price_path_factor(t - start, fall_ticks, span, shock, recovery)
-        g = spread_mult if t < end else 1.0
+    lo = max(0, start + 1 - offset)
+    hi = n_ticks if recovery == 2 else min(n_ticks, end - offset)
+    f = np.empty((max(hi - lo, 0), 1))
+    g = np.empty(max(hi - lo, 0))
+    for j in range(hi - lo):
+        t = offset + lo + j
+        f[j, 0] = price_path_factor(t - start, fall_ticks, end - start, shock, recovery)
+        g[j] = spread_mult if t < end else 1.0
+    reprice_kernel(bid, ask, last, bid_px, bid_sz, ask_px, ask_sz, lo, f, g, np.ones(n_symbols, np.uint8))
+
+
+@njit(cache=True)
+def pump_and_dump_kernel(
+    bid, ask, last, bid_px, bid_sz, ask_px, ask_sz, offset, start, pump_ticks, dump_ticks, pump, dump,
+    spread_mult, chosen,
+):  # fmt: skip
+    """The chosen symbols (mask) follow ``pump_path_factor`` after tick ``start``, spreads x ``spread_mult``
+    until the dump ends."""
+    n_ticks = bid.shape[0]
+    end = start + pump_ticks + dump_ticks
+    lo = max(0, start + 1 - offset)
+    f = np.empty((max(n_ticks - lo, 0), 1))
+    g = np.empty(max(n_ticks - lo, 0))
+    for j in range(n_ticks - lo):
+        t = offset + lo + j
+        f[j, 0] = pump_path_factor(t - start, pump_ticks, dump_ticks, pump, dump)
+        g[j] = spread_mult if t < end else 1.0
+    reprice_kernel(bid, ask, last, bid_px, bid_sz, ask_px, ask_sz, lo, f, g, chosen)
+
+
+@njit(cache=True)
+def scale_returns_kernel(
+    bid, ask, last, bid_px, bid_sz, ask_px, ask_sz, offset, start, end, mult, sign, prev_log_mid, displacement
+):
+    """Log returns of ticks start+1 .. end-1 times ``mult`` x ``sign`` (sign: (end-start-1 or 1, n_symbols)).
+
+    ``prev_log_mid``/``displacement`` (n_symbols,) carry the path between chunks (NaN / 0 before tick
+    ``start``); after the window the displacement is kept. Cells without a positive finite mid are skipped.
+    """
+    n_ticks, n_symbols = bid.shape
+    per_tick = sign.shape[0] > 1
+    lo = max(0, start - offset)
+    f = np.ones((max(n_ticks - lo, 0), n_symbols))
+    for j in range(n_ticks - lo):
+        t = offset + lo + j
+        k = t - start - 1 if per_tick else 0
         for i in range(n_symbols):
-            mid = 0.5 * (bid[t, i] + ask[t, i])
-            half = 0.5 * (ask[t, i] - bid[t, i])
-            bid[t, i] = mid * f - half * g
-            ask[t, i] = mid * f + half * g
+            mid = 0.5 * (bid[lo + j, i] + ask[lo + j, i])
+            if not (mid > 0.0 and mid < np.inf):
+                continue
+            c = np.log(mid)
+            if start < t < end and prev_log_mid[i] == prev_log_mid[i]:
+                displacement[i] += (mult * sign[k, i] - 1.0) * (c - prev_log_mid[i])
+            prev_log_mid[i] = c
+            f[j, i] = np.exp(displacement[i])
+    g = np.ones(f.shape[0])
+    reprice_kernel(bid, ask, last, bid_px, bid_sz, ask_px, ask_sz, lo, f, g, np.ones(n_symbols, np.uint8))
 
 
-def _apply_flash_crash(frame: MarketFrame, market: MarketSpec, p: Mapping[str, Any]) -> AppliedStress:
-    start = market.tick_of(p["start_s"])
-    end = market.tick_of(p["start_s"] + p["duration_s"])
-    fall = max(1, market.tick_of(p["fall_s"]))
-    flash_crash(
-        frame.bid,
-        frame.ask,
+@njit(cache=True)
+def book_window_kernel(
+    bid, ask, last, volume, bid_px, bid_sz, ask_px, ask_sz, offset, start, end, spread_mult, size_keep,
+    volume_keep, levels_left,
+):  # fmt: skip
+    """Ticks start .. end-1: spreads x ``spread_mult`` around the mid, depth sizes x ``size_keep`` and zero
+    from level ``levels_left`` on, volume x ``volume_keep``."""
+    n_ticks, n_symbols = bid.shape
+    lo, hi = max(0, start - offset), min(n_ticks, end - offset)
+    if hi <= lo:
+        return
+    if spread_mult != 1.0:
+        g = np.full(hi - lo, spread_mult)
+        reprice_kernel(
+            bid,
+            ask,
+            last,
+            bid_px,
+            bid_sz,
+            ask_px,
+            ask_sz,
+            lo,
+            np.ones((hi - lo, 1)),
+            g,
+            np.ones(n_symbols, np.uint8),
+        )
+    for r in range(lo, hi):
+        for i in range(n_symbols):
+            volume[r, i] *= volume_keep
+            for lv in range(bid_px.shape[2]):
+                keep = size_keep if lv < levels_left else 0.0
+                bid_sz[r, i, lv] *= keep
+                ask_sz[r, i, lv] *= keep
+
+
+@njit(cache=True)
+def corrupt_kernel(
+    ts, bid, ask, last, volume, bid_px, bid_sz, ask_px, ask_sz, row_kind, cell_kind, spike_pct
+):  # fmt: skip
+    """Corrupt rows 1.. in order (row 0 is the carried previous row, only read), as the feed would deliver it.
+
+    Per row: ROW_DUPLICATE repeats the previous output row, timestamp included; ROW_OUT_OF_ORDER swaps the
+    timestamp with the next row's. Per cell: CELL_STALE repeats the previous output cell (prices and
+    book); CELL_SPIKE_UP/DOWN multiplies every price by 1 +/- ``spike_pct``; CELL_NAN makes them NaN.
+    """
+    n_ticks, n_symbols = bid.shape
+    for r in range(1, n_ticks):
+        if row_kind[r] & ROW_DUPLICATE:
+            ts[r] = ts[r - 1]
+            for a in (bid, ask, last, volume):
+                a[r] = a[r - 1]
+            for d in (bid_px, bid_sz, ask_px, ask_sz):
+                d[r] = d[r - 1]
+        if row_kind[r] & ROW_OUT_OF_ORDER and r + 1 < n_ticks:
+            ts[r], ts[r + 1] = ts[r + 1], ts[r]
+        for i in range(n_symbols):
+            code = cell_kind[r, i]
+            if code == CELL_STALE:
+                for a in (bid, ask, last):
+                    a[r, i] = a[r - 1, i]
+                for d in (bid_px, bid_sz, ask_px, ask_sz):
+                    d[r, i] = d[r - 1, i]
+            elif code in (CELL_SPIKE_UP, CELL_SPIKE_DOWN):
+                f = 1.0 + spike_pct if code == CELL_SPIKE_UP else 1.0 - spike_pct
+                for a in (bid, ask, last):
+                    a[r, i] *= f
+                bid_px[r, i] *= f
+                ask_px[r, i] *= f
+            elif code == CELL_NAN:
+                for a in (bid, ask, last):
+                    a[r, i] = np.nan
+                bid_px[r, i] = np.nan
+                ask_px[r, i] = np.nan
+
+
+# --- the Python layer: parameters to ticks, draws, carry ------------------------------------------
+
+
+def _book(frame: MarketFrame) -> tuple[np.ndarray, ...]:
+    """bid, ask, last and the four depth arrays (empty, 0 levels, when the frame has no book)."""
+    d = frame.depth
+    if d is None:
+        empty = np.empty((frame.n_ticks, frame.n_symbols, 0))
+        return frame.bid, frame.ask, frame.last, empty, empty, empty, empty
+    return frame.bid, frame.ask, frame.last, d.bid_px, d.bid_sz, d.ask_px, d.ask_sz
+
+
+def _window(market: MarketSpec, p: Mapping[str, Any]) -> tuple[int, int]:
+    return market.tick_of(p["start_s"]), market.tick_of(p["start_s"] + p["duration_s"])
+
+
+def _capped(indices: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(x) for x in indices[:DETAIL_CAP])
+
+
+def flash_crash(bid, ask, start, fall_ticks, end, shock, spread_mult, recovery) -> None:
+    """Flash crash in place on bid/ask alone, frame starting at tick 0 (``engine.warm_up`` calls this)."""
+    depth = np.empty((*bid.shape, 0))
+    last = 0.5 * (bid + ask)
+    flash_crash_kernel(
+        bid, ask, last, depth, depth, depth, depth, 0, start, fall_ticks, end, shock, spread_mult, recovery
+    )
+
+
+def _apply_flash_crash(
+    frame: MarketFrame, p: Mapping[str, Any], run: _Run
+) -> tuple[MarketFrame, AppliedStress]:
+    start, end = _window(run.market, p)
+    fall = max(1, run.market.tick_of(p["fall_s"]))
+    shock = p["price_shock_pct"] if "price_shock_pct" in p else -p["drop_pct"]
+    flash_crash_kernel(
+        *_book(frame),
+        frame.start_tick,
         start,
         fall,
         end,
-        p["price_shock_pct"],
+        shock,
         p["spread_mult"],
         RECOVERY_CODES[p["recovery"]],
     )
-    return AppliedStress("flash_crash", dict(p), start, end)
+    return frame, AppliedStress("flash_crash", dict(p), start, end)
 
 
-Transform = Callable[[MarketFrame, MarketSpec, Mapping[str, Any]], AppliedStress]
+def _book_window(
+    frame: MarketFrame,
+    start: int,
+    end: int,
+    spread_mult: float,
+    size_keep: float,
+    volume_keep: float,
+    levels_left: int,
+) -> None:
+    bid, ask, last, *depth = _book(frame)
+    book_window_kernel(
+        bid,
+        ask,
+        last,
+        frame.volume,
+        *depth,
+        frame.start_tick,
+        start,
+        end,
+        spread_mult,
+        size_keep,
+        volume_keep,
+        levels_left,
+    )
+
+
+def _apply_spread_explosion(
+    frame: MarketFrame, p: Mapping[str, Any], run: _Run
+) -> tuple[MarketFrame, AppliedStress]:
+    start, end = _window(run.market, p)
+    _book_window(frame, start, end, p["spread_mult"], 1.0, 1.0, 1 << 30)
+    return frame, AppliedStress("spread_explosion", dict(p), start, end)
+
+
+def _apply_liquidity_drop(
+    frame: MarketFrame, p: Mapping[str, Any], run: _Run
+) -> tuple[MarketFrame, AppliedStress]:
+    start, end = _window(run.market, p)
+    keep = 1.0 - p["drop_pct"]
+    _book_window(frame, start, end, 1.0, keep, keep, 1 << 30)
+    return frame, AppliedStress("liquidity_drop", dict(p), start, end)
+
+
+def _apply_depth_collapse(
+    frame: MarketFrame, p: Mapping[str, Any], run: _Run
+) -> tuple[MarketFrame, AppliedStress]:
+    start, end = _window(run.market, p)
+    _book_window(frame, start, end, p["spread_mult"], 1.0, 1.0 - p["volume_drop_pct"], p["levels_left"])
+    return frame, AppliedStress("depth_collapse", dict(p), start, end)
+
+
+def _scale_returns(
+    frame: MarketFrame, run: _Run, start: int, end: int, mult: float, draw_sign: Callable[[], np.ndarray]
+) -> None:
+    def fresh() -> _PathState:
+        s = frame.n_symbols
+        return _PathState(prev_log_mid=np.full(s, np.nan), displacement=np.zeros(s), sign=draw_sign())
+
+    state = run.slot(fresh)
+    run.follow(state, frame, start)
+    scale_returns_kernel(
+        *_book(frame), frame.start_tick, start, end, mult, state.sign, state.prev_log_mid, state.displacement
+    )
+
+
+def _apply_volatility_spike(
+    frame: MarketFrame, p: Mapping[str, Any], run: _Run
+) -> tuple[MarketFrame, AppliedStress]:
+    start, end = _window(run.market, p)
+    _scale_returns(frame, run, start, end, p["multiplier"], lambda: np.ones((1, frame.n_symbols), np.int8))
+    return frame, AppliedStress("volatility_spike", dict(p), start, end)
+
+
+def _apply_correlation_breakdown(
+    frame: MarketFrame, p: Mapping[str, Any], run: _Run
+) -> tuple[MarketFrame, AppliedStress]:
+    """decorrelate: each symbol's log return at each window tick times an independent fair random sign, so
+    every return keeps its size (volatility is unchanged tick by tick) and every pair of symbols is
+    uncorrelated; flip: a random half of the symbols (n // 2) have their window returns negated."""
+    start, end = _window(run.market, p)
+    n = frame.n_symbols
+
+    def draw() -> np.ndarray:
+        if p["mode"] == "flip":
+            sign = np.ones((1, n), np.int8)
+            sign[0, run.rng.permutation(n)[: n // 2]] = -1
+            return sign
+        return (run.rng.integers(0, 2, size=(max(end - start - 1, 1), n), dtype=np.int8) * 2 - 1).astype(
+            np.int8
+        )
+
+    _scale_returns(frame, run, start, end, 1.0, draw)
+    sign = run.pass_.carry.slots[run.key].sign
+    detail = {"flipped": _capped(np.flatnonzero(sign[0] < 0))} if p["mode"] == "flip" else {}
+    return frame, AppliedStress("correlation_breakdown", dict(p), start, end, detail)
+
+
+def _apply_pump_and_dump(
+    frame: MarketFrame, p: Mapping[str, Any], run: _Run
+) -> tuple[MarketFrame, AppliedStress]:
+    m = run.market
+    start, pump, dump = m.tick_of(p["start_s"]), m.tick_of(p["pump_s"]), m.tick_of(p["dump_s"])
+    n = frame.n_symbols
+
+    def choose() -> np.ndarray:
+        chosen = np.zeros(n, np.uint8)
+        k = n if p["symbols"] >= 1.0 else max(1, round(p["symbols"] * n))
+        chosen[run.rng.permutation(n)[:k] if k < n else slice(None)] = 1
+        return chosen
+
+    chosen = run.slot(choose)
+    pump_and_dump_kernel(
+        *_book(frame),
+        frame.start_tick,
+        start,
+        pump,
+        dump,
+        p["pump_pct"],
+        p["dump_pct"],
+        p["spread_mult"],
+        chosen,
+    )
+    detail = {"symbols": _capped(np.flatnonzero(chosen)), "symbol_count": int(chosen.sum())}
+    return frame, AppliedStress("pump_and_dump", dict(p), start, start + pump + dump, detail)
+
+
+def _draw_corruption(
+    rng: np.random.Generator, p: Mapping[str, Any], start: int, end: int, n_symbols: int
+) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """Every corrupted cell and row of the window, in global ticks, drawn once per session.
+
+    Each listed kind gets an equal share of ``corruption_pct``: of the window's cells for nan, spike and
+    stale (a stale run of ``stale_ticks`` counts its cells), of its ticks for duplicate and out_of_order
+    (a timestamp belongs to a whole row). Kinds are drawn in a fixed order, whatever the YAML order.
+    """
+    kinds = p["corruption_types"]
+    share = p["corruption_pct"] / len(kinds)
+    width = end - start
+    first = max(start, 1)  # duplicate and stale repeat the tick before
+
+    def cells(lo: int, count: float) -> tuple[np.ndarray, np.ndarray]:
+        population = max(end - lo, 0) * n_symbols
+        idx = rng.choice(population, min(round(count), population), replace=False)
+        return lo + idx // n_symbols, idx % n_symbols
+
+    def ticks(lo: int, hi: int) -> np.ndarray:
+        population = max(hi - lo, 0)
+        return lo + rng.choice(population, min(round(share * width), population), replace=False)
+
+    c_t, c_i, c_code, r_t, r_code = [], [], [], [], []
+    # nan and spike cells are drawn together, so no cell is both
+    point = [k for k in ("nan", "spike") if k in kinds]
+    t, i = cells(start, len(point) * share * width * n_symbols)
+    for kind in point:
+        k = t.shape[0] // len(point) if len(point) == 2 and kind == "nan" else t.shape[0]
+        c_t.append(t[:k])
+        c_i.append(i[:k])
+        if kind == "nan":
+            c_code.append(np.full(k, CELL_NAN, np.int8))
+        else:
+            up = rng.integers(0, 2, k) == 1
+            c_code.append(np.where(up, CELL_SPIKE_UP, CELL_SPIKE_DOWN).astype(np.int8))
+        t, i = t[k:], i[k:]
+    for kind in CORRUPTION_KINDS:
+        if kind not in kinds or kind in point:
+            continue
+        if kind == "stale":
+            run_len = p["stale_ticks"]
+            t0, i0 = cells(first, share * width * n_symbols / run_len)
+            lengths = np.minimum(run_len, end - t0)
+            t = np.repeat(t0, lengths) + (
+                np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+            )
+            i = np.repeat(i0, lengths)
+            code = np.full(t.shape, CELL_STALE, np.int8)
+        else:
+            duplicate = kind == "duplicate"
+            t = ticks(first, end) if duplicate else ticks(start, end - 1)  # a swap needs the next tick inside
+            r_t.append(t)
+            r_code.append(np.full(t.shape, ROW_DUPLICATE if duplicate else ROW_OUT_OF_ORDER, np.int8))
+            continue
+        c_t.append(t)
+        c_i.append(i)
+        c_code.append(code)
+
+    def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+        return np.concatenate(parts).astype(dtype) if parts else np.empty(0, dtype)
+
+    return (cat(c_t, np.int64), cat(c_i, np.int64), cat(c_code, np.int8)), (
+        cat(r_t, np.int64),
+        cat(r_code, np.int8),
+    )
+
+
+def _apply_data_corruption(
+    frame: MarketFrame, p: Mapping[str, Any], run: _Run
+) -> tuple[MarketFrame, AppliedStress]:
+    start, end = _window(run.market, p)
+    state = run.slot(_CorruptionState)
+    if state.cells is None:
+        state.cells, state.rows = _draw_corruption(run.rng, p, start, end, frame.n_symbols)
+    follows = run.follow(state, frame, None) and bool(state.prev)
+    n, g0 = frame.n_ticks, frame.start_tick
+    if n == 0:
+        return frame, AppliedStress("data_corruption", dict(p), start, end, {"counts": {}})
+
+    # the kernel reads row 0 as the tick before this frame: the carried row, or a stand-in never changed
+    cell_kind = np.zeros((n + 1, frame.n_symbols), np.int8)
+    row_kind = np.zeros(n + 1, np.int8)
+    t, i, code = state.cells
+    for group in ((CELL_STALE,), (CELL_SPIKE_UP, CELL_SPIKE_DOWN), (CELL_NAN,)):  # later groups win a cell
+        sel = np.isin(code, group) & (t >= g0) & (t < g0 + n)
+        cell_kind[t[sel] - g0 + 1, i[sel]] = code[sel]
+    rt, rcode = state.rows
+    sel = (rt >= g0) & (rt < g0 + n)
+    np.bitwise_or.at(row_kind, rt[sel] - g0 + 1, rcode[sel])
+    if not follows:  # nothing before row 0 to repeat
+        cell_kind[1][cell_kind[1] == CELL_STALE] = 0
+        row_kind[1] &= ~np.int8(ROW_DUPLICATE)
+    row_kind[n] &= ~np.int8(ROW_OUT_OF_ORDER)  # its partner is in the next chunk: not applied
+
+    fields = [frame.timestamps_ns, frame.bid, frame.ask, frame.last, frame.volume, *_book(frame)[3:]]
+    before = state.prev if follows else tuple(f[:1] for f in fields)
+    ext = [np.concatenate([b, f]) for b, f in zip(before, fields, strict=True)]
+    corrupt_kernel(*ext, row_kind, cell_kind, p["spike_pct"])
+    for f, e in zip(fields, ext, strict=True):
+        f[...] = e[1:]
+    state.prev = tuple(e[-1:].copy() for e in ext)
+
+    found = {
+        "nan": np.argwhere(cell_kind[1:] == CELL_NAN),
+        "spike": np.argwhere((cell_kind[1:] == CELL_SPIKE_UP) | (cell_kind[1:] == CELL_SPIKE_DOWN)),
+        "stale": np.argwhere(cell_kind[1:] == CELL_STALE),
+        "duplicate": np.flatnonzero(row_kind[1:] & ROW_DUPLICATE),
+        "out_of_order": np.flatnonzero(row_kind[1:] & ROW_OUT_OF_ORDER),
+    }
+    detail = {
+        "unit": "cells (tick, symbol) for nan, spike, stale; ticks for duplicate, out_of_order",
+        "counts": {k: int(v.shape[0]) for k, v in found.items() if k in p["corruption_types"]},
+        "where": {
+            k: tuple((int(x[0]) + g0, int(x[1])) if v.ndim == 2 else int(x) + g0 for x in v[:DETAIL_CAP])
+            for k, v in found.items()
+            if k in p["corruption_types"]
+        },
+    }
+    return frame, AppliedStress("data_corruption", dict(p), start, end, detail)
+
+
+def _apply_gap(frame: MarketFrame, p: Mapping[str, Any], run: _Run) -> tuple[MarketFrame, AppliedStress]:
+    """Remove the rows of calm ticks start .. start+length-1; the timestamps around them show the hole."""
+    m = run.market
+    start = m.tick_of(p["start_s"])
+    end = start + (p["ticks"] if "ticks" in p else m.tick_of(p["duration_s"]))
+    calm = run.pass_.row_ticks
+    if calm is None:
+        calm = frame.start_tick + np.arange(frame.n_ticks, dtype=np.int64)
+    keep = (calm < start) | (calm >= end)
+    run.pass_.row_ticks = calm[keep]
+    d = frame.depth
+    out = replace(
+        frame,
+        timestamps_ns=frame.timestamps_ns[keep],
+        bid=frame.bid[keep],
+        ask=frame.ask[keep],
+        last=frame.last[keep],
+        volume=frame.volume[keep],
+        depth=None if d is None else type(d)(d.bid_px[keep], d.bid_sz[keep], d.ask_px[keep], d.ask_sz[keep]),
+        funding_rate=None if frame.funding_rate is None else frame.funding_rate[keep],
+        # the calm tick of the first row left; rows after the hole are further on than start_tick + row
+        start_tick=int(calm[keep][0]) if keep.any() else frame.start_tick + frame.n_ticks,
+    )
+    detail = {"removed_ticks": int(frame.n_ticks - keep.sum())}
+    return out, AppliedStress(GAP, dict(p), start, end, detail)
+
+
+def _apply_mixed(frame: MarketFrame, p: Mapping[str, Any], run: _Run) -> tuple[MarketFrame, AppliedStress]:
+    nested = tuple(StressSpec(d["type"], {k: v for k, v in d.items() if k != "type"}) for d in p["stresses"])
+    frame, applied = _apply_all(frame, nested, run.pass_, run.key)
+    start = min(a.start_tick for a in applied)
+    end = max(a.end_tick for a in applied)
+    return frame, AppliedStress(MIXED, dict(p), start, end, {"stresses": applied})
+
+
+Transform = Callable[[MarketFrame, Mapping[str, Any], _Run], tuple[MarketFrame, AppliedStress]]
 
 # stress type -> implementation; the schema's STRESS_PARAMS lists the same types.
 TRANSFORMS: dict[str, Transform] = {
     "flash_crash": _apply_flash_crash,
+    "volatility_spike": _apply_volatility_spike,
+    "liquidity_drop": _apply_liquidity_drop,
+    "spread_explosion": _apply_spread_explosion,
+    "depth_collapse": _apply_depth_collapse,
+    "data_corruption": _apply_data_corruption,
+    "correlation_breakdown": _apply_correlation_breakdown,
+    "pump_and_dump": _apply_pump_and_dump,
+    GAP: _apply_gap,
+    MIXED: _apply_mixed,
 }
 
 
-def apply_stresses(
-    frame: MarketFrame, market: MarketSpec, stresses: tuple[StressSpec, ...]
+def _apply_all(
+    frame: MarketFrame, stresses: tuple[StressSpec, ...], pass_: _Pass, prefix: tuple[int, ...]
 ) -> tuple[MarketFrame, tuple[AppliedStress, ...]]:
-    """A stressed copy of ``frame`` (the input is left untouched) and the record of what was applied."""
-    out = frame.copy()
-    applied = tuple(TRANSFORMS[s.type](out, market, s.params) for s in stresses)
-    return out, applied
+    applied = []
+    for i, s in enumerate(stresses):
+        frame, a = TRANSFORMS[s.type](frame, with_defaults(s.type, s.params), _Run(pass_, (*prefix, i)))
+        applied.append(a)
+    return frame, tuple(applied)
+
+
+def _spawn(
+    rng: np.random.Generator, stresses: tuple[StressSpec, ...], prefix: tuple[int, ...], into: dict
+) -> None:
+    """One independent stream per stress (and per nested stress), whatever the other stresses draw."""
+    for i, (s, child) in enumerate(zip(stresses, rng.spawn(len(stresses)), strict=True)):
+        into[(*prefix, i)] = child
+        if s.type == MIXED:
+            nested = tuple(StressSpec(d["type"], d) for d in s.params["stresses"])
+            _spawn(child, nested, (*prefix, i), into)
+
+
+def apply_stresses(
+    frame: MarketFrame,
+    market: MarketSpec,
+    stresses: tuple[StressSpec, ...],
+    rng: np.random.Generator,
+    carry: StressCarry | None = None,
+) -> tuple[MarketFrame, tuple[AppliedStress, ...]]:
+    """A stressed copy of ``frame`` (the input is left untouched) and the record of what was applied.
+
+    Stresses apply in order; each seeded one draws from its own stream spawned from ``rng`` (so the same
+    seed gives bit-identical output). ``carry``: for a session replayed in chunks, one StressCarry passed
+    with every chunk in time order (``rng`` is only used on the first call); leave it out for a whole frame.
+    """
+    unknown = [s.type for s in stresses if s.type not in TRANSFORMS]
+    if unknown:
+        raise ReplayError(f"unknown stress type {unknown[0]!r}; known: {', '.join(TRANSFORMS)}")
+    gap_at = None
+    for path, kind, _ in leaves(stresses):
+        if kind == GAP:
+            gap_at = gap_at or path
+        elif gap_at is not None:
+            raise ReplayError(
+                f"{dotted(path)} ({kind}) comes after the gap at {dotted(gap_at)}; gaps remove ticks and "
+                "must be the last stresses"
+            )
+    carry = carry if carry is not None else StressCarry()
+    if not carry.generators:
+        _spawn(rng, stresses, (), carry.generators)
+    return _apply_all(frame.copy(), stresses, _Pass(market, carry), ())
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) every kernel on a tiny frame with a two-level book."""
+    from pytest_stress.market.frame import Depth
+
+    n, s, lv = 6, 2, 2
+    bid, ask = np.full((n, s), 99.0), np.full((n, s), 101.0)
+    px = np.broadcast_to(np.arange(lv, dtype=np.float64), (n, s, lv))
+    depth = Depth(bid[..., None] - px, np.ones((n, s, lv)), ask[..., None] + px, np.ones((n, s, lv)))
+    frame = MarketFrame(
+        np.arange(n, dtype=np.int64), bid, ask, ("A", "B"), volume=np.ones((n, s)), depth=depth
+    )
+    market = MarketSpec(source="synthetic", symbols=s, duration_s=0.5, tick_ms=100, seed=0)
+    w = {"start_s": 0.0, "duration_s": 0.3}
+    specs = [
+        StressSpec(
+            "flash_crash",
+            {**w, "price_shock_pct": -0.1, "spread_mult": 2.0, "fall_s": 0.1, "recovery": "linear"},
+        ),
+        StressSpec("volatility_spike", {**w, "multiplier": 2.0}),
+        StressSpec("liquidity_drop", {**w, "drop_pct": 0.5}),
+        StressSpec(
+            "pump_and_dump",
+            {
+                "start_s": 0.0,
+                "pump_s": 0.1,
+                "dump_s": 0.1,
+                "pump_pct": 0.1,
+                "dump_pct": 0.1,
+                "spread_mult": 1.0,
+                "symbols": 1.0,
+            },
+        ),
+        StressSpec(
+            "data_corruption",
+            {
+                **w,
+                "corruption_pct": 0.5,
+                "corruption_types": CORRUPTION_KINDS,
+                "spike_pct": 0.2,
+                "stale_ticks": 2,
+            },
+        ),
+        StressSpec(GAP, {"start_s": 0.1, "ticks": 1}),
+    ]
+    apply_stresses(frame, market, tuple(specs), np.random.default_rng(0))
