@@ -1,33 +1,38 @@
 """Market stresses: compiled, composable, seeded transforms of a market frame, applied in scenario order.
 
 Units: every ``*_pct`` is a fraction (-0.03 = 3 % down, ``drop_pct: 0.95`` removes 95 %); windows come in
-seconds and become ticks here, once. A window covers global ticks ``start <= g < end`` (``start`` =
-tick of ``start_s``, ``end`` = tick of ``start_s + duration_s``) and is applied to the rows of a frame
-whose global tick ``frame.start_tick + row`` lies in it, so a chunk of a long session is stressed exactly
-like the same rows of the whole session.
+seconds and become global ticks here, once: ``start`` = tick of ``start_s``, ``end`` = tick of
+``start_s + duration_s``. A frame's row r is global tick ``frame.start_tick + r``, so a chunk of a long
+session is stressed exactly like the same rows of the whole session.
 
-How prices move. A stress moves a symbol's mid by a factor f and widens every quoted distance from the
-mid (bid, ask, each depth level) by g (``reprice``): the half-spread keeps its width in price units, times
-g; ``last`` moves with the mid. A distance beyond half the new mid bends smoothly (C1) so that it never
-reaches the mid itself: the mid stays exact, bids stay positive and levels in order whatever f and g.
-Levels with size 0 do not exist and are left alone. Only ``data_corruption`` may break bid <= ask, positive prices or sorted
-timestamps.
+Windows. Book stresses (spread_explosion, liquidity_drop, depth_collapse) and data_corruption change
+ticks ``start <= g < end``. Path stresses (flash_crash, pump_and_dump, volatility_spike,
+correlation_breakdown) keep tick ``start`` as it is (the path's anchor) and move ticks after it; what
+they leave after ``end`` is documented per type. A gap removes ticks ``start .. start + length - 1``.
 
-Path stresses (``flash_crash``, ``pump_and_dump``, ``volatility_spike``, ``correlation_breakdown``) leave
-tick ``start`` unchanged (it anchors the path) and change ticks after it. The first two are a factor per
-global tick, so chunks need nothing from each other. The last two rescale the input's log returns within
-the window (stressed log mid = anchor + multiplier x (input log mid - anchor) for a volatility spike) and
-keep the extra displacement reached at the window's last tick for the rest of the session: the price
-never jumps back, returns after the window are the input's own. They carry a running displacement per
-symbol between chunks, in a ``StressCarry``.
+How prices move (``reprice_kernel``). A stress multiplies a symbol's mid by f and every quoted distance
+from the mid (bid, ask, each depth level) by g: the half-spread keeps its width in price units, times g;
+``last`` moves with the mid. A distance beyond half the new mid bends smoothly (C1) so that it never
+reaches the mid: the mid stays exact, bids stay positive, levels stay in order, whatever f and g. Levels
+with size 0 do not exist and are left alone. Only data_corruption may cross a book, make a price NaN or
+non-positive, or unsort timestamps.
 
-Chunked replay: pass one ``StressCarry`` to ``apply_stresses`` for every chunk of a session, in time
-order. It holds each stress's random draws (made on the first call, from ``rng``; later calls reuse them),
-the path displacements, and the previous output row ``data_corruption`` repeats. A chunk that starts
-after a path stress's anchor without the carry of the chunks before it is refused (``ReplayError``).
+volatility_spike and correlation_breakdown rescale the input's log returns inside the window (a spike:
+stressed log mid = anchor + multiplier x (input log mid - anchor)) and keep the extra displacement
+reached at the window's last tick for the rest of the session: the price does not jump back, and returns
+after the window are the input's own. They act on their input, earlier stresses included: list a
+volatility spike before a flash crash to amplify the calm noise and not the crash.
 
-Gaps remove ticks, so they must be the last stresses (the schema and ``apply_stresses`` enforce it):
-every window, a gap's too, is on the calm timeline, and removing rows is the last thing that happens.
+Chunked replay: pass one ``StressCarry`` to ``apply_stresses`` with every chunk of a session, in time
+order. It keeps each stress's random draws (made on the first call from its own stream spawned off
+``rng``; later calls reuse them), the running displacement of the return-scaling stresses, and the last
+output row that data_corruption's duplicate and stale repeat. A chunk that starts after a path anchor
+without the chunks before it is refused (``ReplayError``). The one difference from a whole-frame run: an
+out_of_order swap whose two ticks fall in different chunks is not applied (nor counted).
+
+Gaps come last (the schema and ``apply_stresses`` enforce it): every window, a gap's too, is on the calm
+timeline, and removing rows is the last thing that happens; the result's ``start_tick`` is then the calm
+tick of its first row, and rows after a hole are further on than ``start_tick + row``.
 """
 
 from __future__ import annotations
@@ -642,10 +647,8 @@ def _draw_corruption(
     def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
         return np.concatenate(parts).astype(dtype) if parts else np.empty(0, dtype)
 
-    return (cat(c_t, np.int64), cat(c_i, np.int64), cat(c_code, np.int8)), (
-        cat(r_t, np.int64),
-        cat(r_code, np.int8),
-    )
+    cells_out = (cat(c_t, np.int64), cat(c_i, np.int64), cat(c_code, np.int8))
+    return cells_out, (cat(r_t, np.int64), cat(r_code, np.int8))
 
 
 def _apply_data_corruption(

@@ -79,14 +79,19 @@ STRESS_PARAMS: dict[str, dict[str, Spec]] = {
         "multiplier": Num(lo=0.0, lo_open=True, hi=1000.0),  # on log returns; 1 changes nothing
         **_window(),
     },
+    # volume and every book size x (1 - drop_pct)
     "liquidity_drop": {"drop_pct": Num(lo=0.0, hi=1.0), **_window()},
+    # every quoted distance from an unchanged mid x spread_mult
     "spread_explosion": {"spread_mult": Num(lo=1.0, hi=1000.0), **_window()},
+    # book levels from levels_left on emptied, distances x spread_mult, volume x (1 - volume_drop_pct)
     "depth_collapse": {
         "levels_left": Num(lo=1, hi=1000, integer=True, default=1),
         "spread_mult": Num(lo=1.0, hi=1000.0, default=2.0),
         "volume_drop_pct": Num(lo=0.0, hi=1.0, default=0.5),
         **_window(),
     },
+    # corruption_pct of the window's cells (nan, spike, stale) or ticks (duplicate, out_of_order), in
+    # equal shares per listed kind
     "data_corruption": {
         "corruption_pct": Num(lo=0.0, lo_open=True, hi=1.0),
         "corruption_types": Custom(fn=_kinds, what="a list of corruption kinds", default=CORRUPTION_KINDS),
@@ -94,10 +99,13 @@ STRESS_PARAMS: dict[str, dict[str, Spec]] = {
         "stale_ticks": Num(lo=1, hi=1_000_000, integer=True, default=5),
         **_window(),
     },
+    # decorrelate: window returns x an independent random sign per tick and symbol; flip: half the
+    # symbols' window returns negated
     "correlation_breakdown": {
         "mode": Choice(options=("decorrelate", "flip"), default="decorrelate"),
         **_window(),
     },
+    # up pump_pct over pump_s, down dump_pct of the peak over dump_s, held there after
     "pump_and_dump": {
         "pump_pct": Num(lo=0.0, lo_open=True, hi=100.0),
         "dump_pct": Num(lo=0.0, hi=0.99),
@@ -107,8 +115,8 @@ STRESS_PARAMS: dict[str, dict[str, Spec]] = {
         "spread_mult": Num(lo=1.0, hi=1000.0, default=1.0),
         "symbols": Num(lo=0.0, lo_open=True, hi=1.0, default=1.0),  # fraction of the symbols affected
     },
+    # ticks removed from the frame (gaps come last); give exactly one of ticks and duration_s
     GAP: {
-        # exactly one of the two
         "ticks": Num(lo=1, integer=True, default=None),
         "duration_s": Num(lo=0.0, lo_open=True, default=None),
         "start_s": Num(lo=0.0, default=0.0),

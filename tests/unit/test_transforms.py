@@ -615,6 +615,7 @@ def test_nested_stress_errors_name_their_key_path(tmp_path):
         ("- {type: pump_and_dump, pump_pct: 1, dump_pct: 0.5, pump_s: 6, dump_s: 5}", "stress[0].dump_s: the stress window ends at 11 s, after the market's 10 s"),
         ("- {type: gap, start_s: 9, ticks: 11}", "stress[0].ticks: the gap ends at tick 100, at or after the market's last tick 100"),
         ("- {type: mixed_custom, stresses: []}", "needs at least one stress"),
+        ("- {type: mixed_custom, stresses: [{type: liquidity_drop, drop_pct: 0.5, start_s: 8, duration_s: 4}]}", "stress[0].stresses[0].duration_s: the stress window ends at 12 s"),
     ],
 )  # fmt: skip
 def test_stress_parameter_errors(tmp_path, body, expected):
@@ -650,6 +651,16 @@ def test_a_black_swan_scenario_runs_end_to_end(tmp_path):
     assert res.n_ticks == 601 - 10
     assert [s.type for s in res.stresses] == ["mixed_custom", "data_corruption", "gap"]
     assert res.max_drawdown_pct > 25.0
+
+
+def test_the_record_of_every_stress_is_plain_json():
+    import json
+
+    nested = StressSpec("mixed_custom", {"stresses": BLACK_SWAN})
+    _, applied = apply(calm_frame(), MARKET, nested, corruption(["nan", "duplicate"], pct=0.02))
+    doc = json.loads(json.dumps([a.to_dict() for a in applied], allow_nan=False))
+    assert doc[0]["detail"]["stresses"][0]["type"] == "volatility_spike"
+    assert doc[1]["detail"]["counts"] == {"nan": 20, "duplicate": 1}  # 2000 cells, 100 ticks, 1 % each
 
 
 def test_warm_up_compiles_every_kernel_without_error():
