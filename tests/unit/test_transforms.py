@@ -14,14 +14,8 @@ from pytest_stress import run_scenario
 from pytest_stress.errors import ReplayError, ScenarioError
 from pytest_stress.market.frame import Depth, MarketFrame
 from pytest_stress.market.synthetic import synthetic_frame
-from pytest_stress.replay.transforms import (
-    RECOVERY_CODES,
-    StressCarry,
-    apply_stresses,
-    price_path_factor,
-    pump_path_factor,
-    warm_up,
-)
+from pytest_stress.replay.stress_kernels import price_path_factor, pump_path_factor
+from pytest_stress.replay.transforms import RECOVERY_CODES, StressCarry, apply_stresses, warm_up
 from pytest_stress.scenario import MarketSpec, StressSpec, load_scenario_file
 
 MARKET = MarketSpec(source="synthetic", symbols=20, duration_s=60, tick_ms=100, seed=42)
