@@ -1,21 +1,40 @@
-"""The ``market:`` section: which market to replay and how the synthetic generator draws it."""
+"""The ``market:`` section: which market to replay and how the synthetic generator draws it.
+
+Units: volatilities and drift are annualised fractions (0.3 = 30 % a year); spreads are full spreads in
+bps at the long-run volatility; GARCH parameters act per tick; funding intervals and durations are seconds.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_stress.schema import INVALID, Checker, Choice, KeyPath, Num, Range, Spec
+from pytest_stress.schema import INVALID, Checker, Choice, Custom, Flag, KeyPath, Num, Range, Spec, dotted
 
 # A market frame above this many cells (ticks x symbols) is refused before any memory is taken:
-# 50M cells is 400 MB per float64 field.
+# 50M cells is 400 MB per float64 field. An L2 book counts ticks x symbols x levels against the same limit.
 MAX_CELLS = 50_000_000
 MAX_SYMBOLS = 10_000
+MAX_DEPTH_LEVELS = 50
+
+# The same names as pytest_stress.market.frame.ASSET_CLASSES, kept here so that validating a scenario
+# does not import NumPy (tests/unit/test_market.py checks that the two agree).
+ASSET_CLASSES = ("equity", "fx", "crypto_perp", "future")
+TAILS = ("normal", "student_t")
 
 
 @dataclass(frozen=True)
 class MarketSpec:
-    """The market to replay. Volatilities are annualised fractions; spreads are full spreads in bps."""
+    """The market to replay.
+
+    Volatility and drift are annualised fractions over the asset class's trading time; spreads are full
+    spreads in bps at the long-run volatility (they widen and narrow with the GARCH volatility); GARCH
+    ``alpha``/``beta``/``omega`` act per tick on the variance in units of the long-run per-tick variance
+    (``omega`` None: ``1 - alpha - beta``, which keeps the unconditional volatility at ``annual_vol``;
+    ``alpha = beta = 0`` is plain GBM). ``daily_volume`` is units traded per trading day; ``tick_size`` is
+    in price units (None: by asset class, from the start price); ``funding_interval_s`` only matters for
+    ``crypto_perp``.
+    """
 
     source: str
     symbols: int
@@ -23,9 +42,22 @@ class MarketSpec:
     tick_ms: int
     seed: int
     annual_vol: tuple[float, float] = (0.15, 0.45)
-    correlation: float = 0.5
+    correlation: float = 0.5  # one factor: every pair of symbols; replaced by correlation_matrix when given
     spread_bps: tuple[float, float] = (1.0, 5.0)
     start_price: tuple[float, float] = (20.0, 500.0)
+    annual_drift: float = 0.0
+    correlation_matrix: tuple[tuple[float, ...], ...] | None = None
+    garch_alpha: float = 0.05
+    garch_beta: float = 0.90
+    garch_omega: float | None = None
+    tails: str = "normal"
+    dof: float = 5.0
+    daily_volume: tuple[float, float] = (1e5, 1e7)
+    depth_levels: int = 0
+    tick_size: float | None = None
+    round_to_tick: bool = False
+    asset_class: str = "equity"
+    funding_interval_s: float = 28_800.0
 
     @property
     def n_ticks(self) -> int:
@@ -35,6 +67,43 @@ class MarketSpec:
         """Index of the tick at ``seconds`` after the start (tick 0 is at 0 s)."""
         return round(seconds * 1000.0 / self.tick_ms)
 
+    @property
+    def omega(self) -> float:
+        """The GARCH constant actually used (``garch_omega``, or ``1 - alpha - beta`` when not given)."""
+        if self.garch_omega is not None:
+            return self.garch_omega
+        return 1.0 - self.garch_alpha - self.garch_beta
+
+
+def _optional(spec: Num) -> Custom:
+    """``spec`` or null (the default): ``scenarios show`` writes defaults out, and they must load back."""
+
+    def parse(chk: Checker, path: KeyPath, raw: Any) -> Any:
+        return None if raw is None else spec.parse(chk, path, raw)
+
+    return Custom(fn=parse, what=f"{spec.describe()}, or null", default=None)
+
+
+def _parse_matrix(chk: Checker, path: KeyPath, raw: Any) -> tuple[tuple[float, ...], ...] | Any:
+    """A square nested list of numbers; symmetry, diagonal and definiteness are checked in parse_market."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not raw:
+        return chk.fail(path, "expected a square matrix as a list of rows, e.g. [[1, 0.3], [0.3, 1]]")
+    rows = []
+    entry = Num(lo=-1.0, hi=1.0)
+    for r, row in enumerate(raw):
+        if not isinstance(row, list) or len(row) != len(raw):
+            return chk.fail(
+                (*path, r), f"row {r} must be a list of {len(raw)} numbers (the matrix is {len(raw)} rows)"
+            )
+        rows.append(tuple(entry.parse(chk, (*path, r, c), v) for c, v in enumerate(row)))
+    if any(v is INVALID for row in rows for v in row):
+        return INVALID
+    return tuple(rows)
+
+
+_DEFAULT_CORRELATION = 0.5
 
 MARKET_FIELDS: dict[str, Spec] = {
     "source": Choice(options=("synthetic",)),
@@ -43,9 +112,24 @@ MARKET_FIELDS: dict[str, Spec] = {
     "tick_ms": Num(lo=1, hi=3_600_000, integer=True, default=100),
     "seed": Num(lo=0, hi=2**63 - 1, integer=True, default=0),
     "annual_vol": Range(item=Num(lo=0.001, hi=5.0), default=(0.15, 0.45)),
-    "correlation": Num(lo=0.0, hi=0.99, default=0.5),
+    "correlation": Num(lo=0.0, hi=0.99, default=_DEFAULT_CORRELATION),
     "spread_bps": Range(item=Num(lo=0.01, hi=10_000.0), default=(1.0, 5.0)),
     "start_price": Range(item=Num(lo=1e-6, hi=1e9), default=(20.0, 500.0)),
+    "annual_drift": Num(lo=-5.0, hi=5.0, default=0.0),
+    "correlation_matrix": Custom(
+        fn=_parse_matrix, what="a symbols x symbols correlation matrix", default=None
+    ),
+    "garch_alpha": Num(lo=0.0, hi=1.0, hi_open=True, default=0.05),
+    "garch_beta": Num(lo=0.0, hi=1.0, hi_open=True, default=0.90),
+    "garch_omega": _optional(Num(lo=0.0, lo_open=True, hi=100.0)),
+    "tails": Choice(options=TAILS, default="normal"),
+    "dof": Num(lo=2.0, lo_open=True, hi=1000.0, default=5.0),
+    "daily_volume": Range(item=Num(lo=1e-6, hi=1e15), default=(1e5, 1e7)),
+    "depth_levels": Num(lo=0, hi=MAX_DEPTH_LEVELS, integer=True, default=0),
+    "tick_size": _optional(Num(lo=0.0, lo_open=True, hi=1e6)),
+    "round_to_tick": Flag(default=False),
+    "asset_class": Choice(options=ASSET_CLASSES, default="equity"),
+    "funding_interval_s": Num(lo=0.0, lo_open=True, hi=7 * 86_400, default=28_800.0),
 }
 
 
@@ -59,15 +143,75 @@ def parse_market(chk: Checker, path: KeyPath, raw: Any) -> MarketSpec | Any:
     if values is None or INVALID in values.values():
         return INVALID
     spec = MarketSpec(**values)
+    before = len(chk.problems)
     steps = spec.duration_s * 1000.0 / spec.tick_ms
     if abs(steps - round(steps)) > 1e-6:
-        return chk.fail(
+        chk.fail(
             (*path, "duration_s"), f"{spec.duration_s:g} s is not a whole number of {spec.tick_ms} ms ticks"
         )
     if spec.n_ticks * spec.symbols > MAX_CELLS:
-        return chk.fail(
+        chk.fail(
             path,
             f"{spec.n_ticks} ticks x {spec.symbols} symbols is above the limit of "
             f"{MAX_CELLS:,} cells; shorten duration_s, raise tick_ms or lower symbols",
         )
-    return spec
+    elif spec.n_ticks * spec.symbols * spec.depth_levels > MAX_CELLS:
+        chk.fail(
+            (*path, "depth_levels"),
+            f"{spec.n_ticks} ticks x {spec.symbols} symbols x {spec.depth_levels} levels is above the "
+            f"limit of {MAX_CELLS:,} book cells; lower depth_levels, symbols or duration_s",
+        )
+    if spec.garch_alpha + spec.garch_beta >= 1.0:
+        chk.fail(
+            (*path, "garch_beta"),
+            f"garch_alpha + garch_beta = {spec.garch_alpha + spec.garch_beta:g} must be below 1, "
+            "or the volatility never returns to its long-run level",
+        )
+    if spec.asset_class == "crypto_perp":
+        interval = spec.funding_interval_s * 1000.0 / spec.tick_ms
+        if abs(interval - round(interval)) > 1e-6:
+            chk.fail(
+                (*path, "funding_interval_s"),
+                f"{spec.funding_interval_s:g} s is not a whole number of {spec.tick_ms} ms ticks",
+            )
+    if spec.correlation_matrix is not None:
+        # the matrix replaces the one-factor correlation; a correlation other than the default next to it
+        # is a contradiction (the default itself may stand: ``scenarios show`` writes every key out)
+        if isinstance(raw, dict) and raw.get("correlation", _DEFAULT_CORRELATION) != _DEFAULT_CORRELATION:
+            chk.fail(
+                (*path, "correlation"),
+                "give either correlation (one factor, every pair alike) or correlation_matrix, not both",
+            )
+        _check_matrix(chk, (*path, "correlation_matrix"), spec.correlation_matrix, spec.symbols)
+    return spec if len(chk.problems) == before else INVALID
+
+
+def _check_matrix(chk: Checker, path: KeyPath, m: tuple[tuple[float, ...], ...], symbols: int) -> None:
+    """Size = symbols, unit diagonal, symmetric, positive definite (so that it has a Cholesky factor)."""
+    n = len(m)
+    if n != symbols:
+        chk.fail(
+            path, f"the matrix is {n} x {n} but the market has {symbols} symbols; give one row per symbol"
+        )
+        return
+    for i in range(n):
+        if abs(m[i][i] - 1.0) > 1e-12:
+            chk.fail((*path, i, i), f"diagonal entries must be 1, got {m[i][i]:g}")
+            return
+    for i in range(n):
+        for j in range(i):
+            if abs(m[i][j] - m[j][i]) > 1e-12:
+                chk.fail(
+                    (*path, i, j),
+                    f"not symmetric: {m[i][j]:g} here but {m[j][i]:g} at {dotted((*path, j, i))}",
+                )
+                return
+    import numpy as np  # only here: validating a scenario without a matrix must not pay for NumPy
+
+    smallest = float(np.linalg.eigvalsh(np.array(m, dtype=np.float64))[0])
+    if smallest <= 1e-10:
+        chk.fail(
+            path,
+            f"not positive definite (smallest eigenvalue {smallest:.3g}); some of its correlations "
+            "contradict each other, e.g. a ~ b and b ~ c strongly but a ~ c weakly; lower them",
+        )
