@@ -21,8 +21,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from pytest_stress.errors import ReplayError
-
-ASSET_CLASSES = ("equity", "fx", "crypto_perp", "future")
+from pytest_stress.specs.market import ASSET_CLASSES
 
 
 @dataclass(frozen=True, eq=False)

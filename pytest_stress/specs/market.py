@@ -17,8 +17,7 @@ MAX_CELLS = 50_000_000
 MAX_SYMBOLS = 10_000
 MAX_DEPTH_LEVELS = 50
 
-# The same names as pytest_stress.market.frame.ASSET_CLASSES, kept here so that validating a scenario
-# does not import NumPy (tests/unit/test_market.py checks that the two agree).
+# Asset classes a market may hold (MarketFrame checks its symbols against this list too).
 ASSET_CLASSES = ("equity", "fx", "crypto_perp", "future")
 TAILS = ("normal", "student_t")
 

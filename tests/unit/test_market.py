@@ -11,7 +11,6 @@ import pytest
 import yaml
 
 from pytest_stress.errors import ReplayError, ScenarioError
-from pytest_stress.market import frame as frame_module
 from pytest_stress.market.frame import Depth, MarketFrame
 from pytest_stress.market.synthetic import (
     FUNDING_INTEREST_PER_DAY,
@@ -523,7 +522,3 @@ def test_depth_counts_against_the_cell_limit():
     (problem,) = chk.problems
     assert problem.key == "market.depth_levels"
     assert "book cells" in problem.message
-
-
-def test_the_spec_and_the_frame_agree_on_the_asset_classes():
-    assert market_spec.ASSET_CLASSES == frame_module.ASSET_CLASSES
