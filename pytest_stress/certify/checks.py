@@ -62,23 +62,22 @@ class Check:
 
 
 def evaluate(
-    scenario: str, expectations: tuple[Expectation, ...], measured: Mapping[str, float | bool]
+    scenario: str,
+    expectations: tuple[Expectation, ...],
+    measured: Mapping[str, float | bool | None],
+    not_measured: Mapping[str, str] | None = None,
 ) -> tuple[Check, ...]:
-    """One Check per expectation; a metric missing from ``measured`` is NOT_EVALUATED."""
+    """One Check per expectation. A metric missing from ``measured`` or measured as None is NOT_EVALUATED,
+    with the reason from ``not_measured`` when it gives one."""
     out = []
     for e in expectations:
         unit = METRICS[e.metric].unit
-        if e.metric not in measured:
+        if measured.get(e.metric) is None:
+            detail = "this version of the suite does not measure it"
+            if e.metric in measured:
+                detail = (not_measured or {}).get(e.metric, "not measured in this run")
             out.append(
-                Check(
-                    scenario,
-                    e.metric,
-                    e.threshold_text(),
-                    None,
-                    CheckStatus.NOT_EVALUATED,
-                    unit,
-                    "this version of the suite does not measure it",
-                )
+                Check(scenario, e.metric, e.threshold_text(), None, CheckStatus.NOT_EVALUATED, unit, detail)
             )
             continue
         value = measured[e.metric]

@@ -1,13 +1,16 @@
-"""run_scenario: build the market, apply the stresses, hold the book through it, measure, check.
+"""run_scenario: build the market, apply the stresses, replay the managed book through them, measure, check.
 
-The Python layer only prepares arrays and wraps results; every per-tick loop runs in a compiled kernel.
-Random streams are split from the scenario seed, so the intraday path does not change when, say, the
-VaR lookback does, and the same seed gives bit-identical results in any process.
+The Python layer only prepares arrays and wraps results; every per-tick loop runs in a compiled kernel
+(``replay.core``). Random streams are split from the scenario seed, so the intraday path does not change
+when, say, the VaR lookback does, and the same seed gives bit-identical results in any process and for
+any chunk size.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,20 +18,38 @@ import numpy as np
 from pytest_stress.certify.checks import evaluate
 from pytest_stress.errors import ReplayError
 from pytest_stress.market import synthetic
+from pytest_stress.market.frame import Depth, MarketFrame
 from pytest_stress.market.synthetic import synthetic_daily_returns, synthetic_frame
 from pytest_stress.metrics import RISK_LIMIT_METRICS
-from pytest_stress.replay import risk, transforms
-from pytest_stress.replay.accounting import Portfolio, open_book, revalue
-from pytest_stress.replay.result import Breach, ScenarioResult
-from pytest_stress.replay.transforms import apply_stresses
+from pytest_stress.replay import core, risk, transforms
+from pytest_stress.replay.accounting import Portfolio, open_book
+from pytest_stress.replay.exchange import OrderKind
+from pytest_stress.replay.result import (
+    NOT_MEASURED,
+    Fills,
+    ScenarioResult,
+    breaches,
+    measure,
+    policy_transitions,
+)
+from pytest_stress.replay.transforms import AppliedStress, StressCarry, apply_stresses
 from pytest_stress.scenario import MAX_CELLS, MAX_SYMBOLS, OnBreach, Scenario, load_scenario
+from pytest_stress.specs.execution import ExecutionSpec
+from pytest_stress.specs.risk import RiskSpec
 
-# Independent random streams spawned from the scenario seed.
-_STREAM_MARKET, _STREAM_HISTORY = 0, 1
+# Independent random streams spawned from the scenario seed (child i does not depend on how many exist).
+_STREAM_MARKET, _STREAM_HISTORY, _STREAM_EXCHANGE = 0, 1, 2
+
+# The risk: section's trip for each live-limit metric (an expect: max replaces it).
+_RISK_TRIPS = {
+    "var_multiple": "var_trip_multiple",
+    "position_delta_pct": "position_delta_trip_pct",
+    "cvar_multiple": "cvar_trip_multiple",
+}
 
 
 def _streams(seed: int) -> list[np.random.Generator]:
-    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2)]
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)]
 
 
 _warm = False
@@ -43,17 +64,30 @@ def warm_up() -> None:
     global _warm
     if _warm:
         return
-    bid = np.full((3, 2), 99.0)
-    ask = np.full((3, 2), 101.0)
-    synthetic.gbm_bid_ask(
-        np.full(2, 100.0), np.full(2, 1e-4), 0.5, np.zeros(3), np.zeros((3, 2)), np.full(2, 1e-4), bid, ask
-    )
-    transforms.flash_crash(bid, ask, 0, 1, 2, -0.01, 2.0, 0)
-    qty, cash = open_book(np.full(2, 0.5), 1.0, bid[0], ask[0])
-    equity, exposure, drawdown = np.empty(3), np.empty(3), np.empty(3)
-    revalue(bid, ask, qty, cash, equity, exposure)
+    synthetic.warm_up()
+    transforms.warm_up()
     risk.historical_var(risk.portfolio_pnl(np.ones(2), np.zeros((3, 2))), 0.99)
-    risk.risk_pass(equity, exposure, 1.0, 1.0, np.full(risk.N_RISK_METRICS, np.nan), True, drawdown)
+    risk.historical_cvar(risk.portfolio_pnl(np.ones(2), np.zeros((3, 2))), 0.99)
+    ts = np.arange(4, dtype=np.int64) * 100_000_000
+    b, a = np.full((4, 2), 99.0), np.full((4, 2), 101.0)
+    schedule = core.OrderSchedule.from_rows(
+        [
+            (0, 0, 1.0, OrderKind.MARKET, np.nan),
+            (0, 1, -1.0, OrderKind.LIMIT, 99.0),
+            (1, 1, 0.0, OrderKind.CANCEL, np.nan),
+        ]
+    )
+    depth = Depth(b[..., None].copy(), np.ones((4, 2, 1)), a[..., None].copy(), np.ones((4, 2, 1)))
+    for frame in (
+        MarketFrame(ts, b, a, ("A", "B")),
+        MarketFrame(ts, b, a, ("A", "B"), volume=np.ones((4, 2)), depth=depth),
+    ):
+        session = core.ReplaySession(
+            np.full(2, 0.5), 1e6, execution=ExecutionSpec(), risk_spec=RiskSpec(), rng=np.random.default_rng(0),
+            schedule=schedule,
+        )  # fmt: skip
+        session.feed(frame)
+        session.reset_kill_switch()
     _warm = True
 
 
@@ -63,11 +97,13 @@ def run_scenario(
     symbols: int | None = None,
     seed: int | None = None,
     portfolio: Portfolio | None = None,
+    chunk_ticks: int | None = None,
 ) -> ScenarioResult:
     """Replay ``scenario`` (a Scenario, a library name or a YAML path) and return the measured result.
 
     ``symbols`` and ``seed`` override the scenario's market; ``portfolio`` replaces its default
-    equal-weight book (its weights must have one entry per symbol).
+    equal-weight book (its weights must have one entry per symbol). ``chunk_ticks`` stresses and replays
+    the session that many ticks at a time (same result, less memory per step).
     """
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     sc = sc.with_overrides(symbols=symbols, seed=seed)
@@ -91,59 +127,127 @@ def run_scenario(
     warm_up()
     started = time.perf_counter_ns()
     rng = _streams(market.seed)
-    calm, symbol_params = synthetic_frame(market, rng[_STREAM_MARKET])
-    frame, applied = apply_stresses(calm, market, sc.stress, rng[_STREAM_MARKET])
+    applied_box: list[tuple[AppliedStress, ...]] = []
+    if chunk_ticks is None:
+        calm, symbol_params = synthetic_frame(market, rng[_STREAM_MARKET])
+        frame, applied = apply_stresses(calm, market, sc.stress, rng[_STREAM_MARKET])
+        applied_box.append(applied)
+        pairs: Iterator[tuple[MarketFrame, MarketFrame]] = iter(((calm, frame),))
+    else:
+        if chunk_ticks < 1:
+            raise ReplayError(f"{sc.name}: chunk_ticks must be at least 1, got {chunk_ticks}")
+        generator = synthetic.SyntheticMarket(market, rng[_STREAM_MARKET])
+        symbol_params = generator.params
+        pairs = _stressed_chunks(sc, generator, rng[_STREAM_MARKET], int(chunk_ticks), applied_box)
+    # the pre-stress baselines need the calm market's first BASELINE_TICKS rows before the replay starts
+    head: list[tuple[MarketFrame, MarketFrame]] = []
+    for pair in pairs:
+        head.append(pair)
+        if sum(c.n_ticks for c, _ in head) >= core.BASELINE_TICKS:
+            break
+    calm0 = head[0][0]
 
-    qty, cash = open_book(book.weights, float(book.initial_capital), calm.bid[0], calm.ask[0])
-    equity = np.empty(frame.n_ticks)
-    net_exposure = np.empty(frame.n_ticks)
-    revalue(frame.bid, frame.ask, qty, cash, equity, net_exposure)
-
+    capital = float(book.initial_capital)
+    qty, _ = open_book(book.weights, capital, calm0.bid[0], calm0.ask[0])
+    exposures = qty * 0.5 * (calm0.bid[0] + calm0.ask[0])
     history = synthetic_daily_returns(symbol_params, sc.portfolio.var_lookback_days, rng[_STREAM_HISTORY])
-    exposures = qty * calm.mid()[0]
-    var_1d = risk.historical_var(risk.portfolio_pnl(exposures, history), sc.portfolio.var_confidence)
+    pnl = risk.portfolio_pnl(exposures, history)
+    conf = sc.portfolio.var_confidence
+    var_1d, cvar_1d = risk.historical_var(pnl, conf), risk.historical_cvar(pnl, conf)
+    tail = {
+        f"{kind}_{round(c * 100)}": float(fn(pnl, c))
+        for kind, fn in (("var", risk.historical_var), ("cvar", risk.historical_cvar))
+        for c in (0.95, 0.99)
+    }
+    # per-second variance of the book's return, from its daily history: the volatility estimate's prior;
+    # the market's calendar (a 6.5 h equity day, a 24 h crypto one) turns days into seconds and years
+    days_per_year, session_s = synthetic.CALENDAR[market.asset_class]
+    vol_prior = float(np.var(pnl)) / capital**2 / session_s
 
-    limits = np.full(risk.N_RISK_METRICS, np.nan)
-    for m, metric in enumerate(RISK_LIMIT_METRICS):
+    session = core.ReplaySession(
+        book.weights,
+        capital,
+        execution=sc.execution,
+        risk_spec=sc.risk,
+        rng=rng[_STREAM_EXCHANGE],
+        limits=live_limits(sc),
+        kill_on_breach=sc.on_breach is OnBreach.KILL_SWITCH,
+        var_1d=var_1d,
+        cvar_1d=cvar_1d,
+        vol_prior=vol_prior,
+        tick_ms=market.tick_ms,
+        year_s=days_per_year * session_s,
+    )
+    for calm_chunk, _ in head:
+        session.observe_calm(calm_chunk)
+    for _, stressed in itertools.chain(head, pairs):
+        if stressed.n_ticks:
+            session.feed(stressed)
+    out = session.output()
+    runtime_ms = (time.perf_counter_ns() - started) / 1e6
+    return _result(sc, book, out, applied_box[0], var_1d, cvar_1d, tail, runtime_ms, chunk_ticks)
+
+
+def live_limits(sc: Scenario) -> dict[str, float]:
+    """The live limit of each RISK_LIMIT_METRICS metric: the expect: max, else the risk: section's trip."""
+    limits: dict[str, float] = {}
+    for metric in RISK_LIMIT_METRICS:
         e = sc.expectation(metric)
         if e is not None and e.max is not None:
-            limits[m] = e.max
-    drawdown = np.empty(frame.n_ticks)
-    worst, breach_tick, breach_value, kill_tick = risk.risk_pass(
-        equity,
-        net_exposure,
-        float(np.abs(exposures).sum()),
-        var_1d,
-        limits,
-        sc.on_breach is OnBreach.KILL_SWITCH,
-        drawdown,
-    )
-    runtime_ms = (time.perf_counter_ns() - started) / 1e6
+            limits[metric] = e.max
+        elif metric in _RISK_TRIPS and getattr(sc.risk, _RISK_TRIPS[metric]) is not None:
+            limits[metric] = getattr(sc.risk, _RISK_TRIPS[metric])
+    return limits
 
-    breaches = tuple(
-        Breach(
-            metric,
-            int(breach_tick[m]),
-            float(breach_tick[m] * market.tick_ms),
-            float(limits[m]),
-            float(breach_value[m]),
+
+def _stressed_chunks(
+    sc: Scenario,
+    generator: synthetic.SyntheticMarket,
+    rng: np.random.Generator,
+    chunk_ticks: int,
+    applied_box: list[tuple[AppliedStress, ...]],
+) -> Iterator[tuple[MarketFrame, MarketFrame]]:
+    """(calm, stressed) chunk by chunk: the market helper's chunks (bit-identical to the whole frame) and one
+    StressCarry through all of them (transforms work in global ticks), so the replay sees what it would
+    see on the whole session, with memory that depends on the chunk only."""
+    carry = StressCarry()
+    for calm in generator.chunks(chunk_ticks):
+        frame, applied = apply_stresses(calm, sc.market, sc.stress, rng, carry)
+        if not applied_box:
+            applied_box.append(applied)
+        yield calm, frame
+
+
+def _result(
+    sc: Scenario,
+    book: Portfolio,
+    out: core.ReplayOutput,
+    applied: tuple[AppliedStress, ...],
+    var_1d: float,
+    cvar_1d: float,
+    tail: dict[str, float],
+    runtime_ms: float,
+    chunk_ticks: int | None,
+) -> ScenarioResult:
+    market = sc.market
+    measured = measure(out)
+    found = breaches(out, RISK_LIMIT_METRICS)
+    measured["breach_count"] = float(len(found))
+    equity = out.equity
+    kill_row = int(out.rs[risk.RS_FIRST_KILL_ROW])
+    notes = [f"{name} not measured: {NOT_MEASURED[name]}" for name in ("failed_models", "failed_strategies")]
+    if measured["data_quality_issues"] or measured["data_gaps"]:
+        notes.append(
+            f"replay degraded: {measured['data_quality_issues']} unusable quotes or ticks and "
+            f"{measured['data_gaps']} gaps; marks forward-filled from the last usable quote"
         )
-        for m, metric in enumerate(RISK_LIMIT_METRICS)
-        if breach_tick[m] >= 0
-    )
-    breaches = tuple(sorted(breaches, key=lambda b: b.tick))
-    measured = {
-        "max_drawdown_pct": float(worst[risk.DRAWDOWN]),
-        "var_multiple": float(worst[risk.VAR_MULTIPLE]),
-        "position_delta_pct": float(worst[risk.POSITION_DELTA]),
-        "kill_switch_triggered": kill_tick >= 0,
-        "breach_count": float(len(breaches)),
-    }
+    if kill_row >= 0:
+        notes.append(f"KILL_SWITCH fired at tick {kill_row}; orders after it were blocked")
     return ScenarioResult(
         scenario=sc.name,
         seed=market.seed,
         symbols=market.symbols,
-        n_ticks=frame.n_ticks,
+        n_ticks=int(equity.shape[0]),
         tick_ms=market.tick_ms,
         initial_capital=float(book.initial_capital),
         gross_leverage=book.gross_leverage,
@@ -153,13 +257,31 @@ def run_scenario(
         var_1d=float(var_1d),
         var_confidence=sc.portfolio.var_confidence,
         worst_loss=float(max(equity[0] - equity.min(), 0.0)),
-        breaches=breaches,
-        kill_switch_triggered=kill_tick >= 0,
-        kill_switch_tick=int(kill_tick) if kill_tick >= 0 else None,
+        breaches=found,
+        kill_switch_triggered=kill_row >= 0,
+        kill_switch_tick=kill_row if kill_row >= 0 else None,
         runtime_ms=runtime_ms,
-        equity_curve=equity,
-        drawdown_curve=drawdown,
+        equity_curve=equity.copy(),
+        drawdown_curve=out.drawdown.copy(),
         stresses=applied,
-        checks=evaluate(sc.name, sc.expect, measured),
+        checks=evaluate(sc.name, sc.expect, measured, NOT_MEASURED),
         source=sc.source,
+        cvar_1d=float(cvar_1d),
+        cvar_multiple=measured["cvar_multiple"],
+        tail_risk=tail,
+        metrics=measured,
+        policy_transitions=policy_transitions(out),
+        fills=Fills.from_output(out),
+        events=out.events.events(market.tick_ms, out.symbols, out.timestamps_ns),
+        events_dropped=out.events.dropped,
+        notes=tuple(notes),
+        provenance={
+            "seed": market.seed,
+            "market": market.source,
+            "symbols": market.symbols,
+            "transforms": [s.type for s in sc.stress],
+            "chunk_ticks": chunk_ticks,
+            "limits": live_limits(sc),
+        },
+        symbol_names=out.symbols,
     )

@@ -27,6 +27,9 @@ POSITION_DELTA_TRIP = 108
 PRICE_COLLAR_REJECT = 109
 ORDER_BLOCKED_KILL_SWITCH = 110
 LIMIT_REJECT = 111  # max order value / volume / position
+DRAWDOWN_TRIP = 112  # drawdown above the max_drawdown_pct limit of `expect:`
+ORDER_BLOCKED_BREAKER = 113  # risk-increasing order refused while the strategy breaker is on
+POLICY_CHANGE = 114  # the risk policy the book runs under changed (value: the new RiskPolicy)
 # --- exchange (2xx) ---
 HALT_PARTIAL = 200
 HALT_FULL = 201
@@ -35,6 +38,7 @@ ORDER_REJECTED = 203  # random failure (failure_rate)
 ORDER_REJECTED_HALT = 204  # refused because of a halt (e.g. a position-increasing order in PARTIAL)
 LATENCY_SPIKE = 205
 PARTIAL_FILL = 206
+ORDER_CANCELLED_KILL_SWITCH = 207  # working or in-flight orders cancelled when the kill switch fired
 # --- data (3xx) ---
 DATA_GAP = 300
 DATA_CORRUPT_TICK = 301
@@ -53,6 +57,9 @@ EVENT_NAMES: dict[int, str] = {
     PRICE_COLLAR_REJECT: "PRICE_COLLAR_REJECT",
     ORDER_BLOCKED_KILL_SWITCH: "ORDER_BLOCKED_KILL_SWITCH",
     LIMIT_REJECT: "LIMIT_REJECT",
+    DRAWDOWN_TRIP: "DRAWDOWN_TRIP",
+    ORDER_BLOCKED_BREAKER: "ORDER_BLOCKED_BREAKER",
+    POLICY_CHANGE: "POLICY_CHANGE",
     HALT_PARTIAL: "HALT_PARTIAL",
     HALT_FULL: "HALT_FULL",
     HALT_END: "HALT_END",
@@ -60,13 +67,15 @@ EVENT_NAMES: dict[int, str] = {
     ORDER_REJECTED_HALT: "ORDER_REJECTED_HALT",
     LATENCY_SPIKE: "LATENCY_SPIKE",
     PARTIAL_FILL: "PARTIAL_FILL",
+    ORDER_CANCELLED_KILL_SWITCH: "ORDER_CANCELLED_KILL_SWITCH",
     DATA_GAP: "DATA_GAP",
     DATA_CORRUPT_TICK: "DATA_CORRUPT_TICK",
     CROSSED_BOOK: "CROSSED_BOOK",
 }
 
 EVENT_REASONS: dict[int, str] = {
-    KILL_SWITCH_ON: "a risk limit was breached; new orders blocked, positions kept, until reset",
+    KILL_SWITCH_ON: "a risk limit or the portfolio breaker tripped; new orders blocked, open ones cancelled, "
+    "positions kept, until reset",
     KILL_SWITCH_RESET: "kill switch reset explicitly",
     STRATEGY_BREAKER: "strategy drawdown above its circuit-breaker limit",
     PORTFOLIO_BREAKER: "portfolio drawdown above its circuit-breaker limit",
@@ -78,6 +87,9 @@ EVENT_REASONS: dict[int, str] = {
     PRICE_COLLAR_REJECT: "order price too far from the mid (max price deviation)",
     ORDER_BLOCKED_KILL_SWITCH: "order blocked: kill switch is on",
     LIMIT_REJECT: "order above a pre-trade limit (value, volume or position)",
+    DRAWDOWN_TRIP: "drawdown above its limit",
+    ORDER_BLOCKED_BREAKER: "risk-increasing order blocked: strategy circuit breaker is on",
+    POLICY_CHANGE: "risk policy changed (0 normal, 1 vol-scaled, 2 Kelly-clamped, 3 breaker, 4 kill switch)",
     HALT_PARTIAL: "book liquidity collapsed: only position-reducing orders accepted",
     HALT_FULL: "trading halted: no orders accepted",
     HALT_END: "halt lifted",
@@ -85,6 +97,7 @@ EVENT_REASONS: dict[int, str] = {
     ORDER_REJECTED_HALT: "order refused during a halt",
     LATENCY_SPIKE: "order latency spike",
     PARTIAL_FILL: "order partly filled (not enough displayed size or volume)",
+    ORDER_CANCELLED_KILL_SWITCH: "open orders cancelled by the kill switch (value: how many)",
     DATA_GAP: "ticks missing from the feed",
     DATA_CORRUPT_TICK: "corrupted tick (NaN, spike, duplicate, stale or out of order)",
     CROSSED_BOOK: "bid above ask",
@@ -102,6 +115,35 @@ def push_event(ev_tick, ev_code, ev_symbol, ev_value, count, tick, code, symbol,
         ev_symbol[i] = symbol
         ev_value[i] = value
     count[0] = i + 1
+
+
+@njit(cache=True)
+def emit(ev, tick, code, symbol, value):
+    """``push_event`` with the five buffer arrays as one tuple (``EventBuffer.arrays()``), as kernels pass them."""
+    push_event(ev[0], ev[1], ev[2], ev[3], ev[4], tick, code, symbol, float(value))
+
+
+@dataclass(frozen=True)
+class Event:
+    """One activation: at ``tick`` (``time_ms`` after tick 0), ``event`` (a runbook name such as
+    KILL_SWITCH or HALT_PARTIAL) on ``symbol`` (None: the whole book), with the measured ``value``."""
+
+    tick: int
+    time_ms: float
+    event: str
+    symbol: str | None
+    value: float
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tick": self.tick,
+            "time_ms": self.time_ms,
+            "event": self.event,
+            "symbol": self.symbol,
+            "value": self.value,
+            "reason": self.reason,
+        }
 
 
 @dataclass(eq=False)
@@ -132,15 +174,52 @@ class EventBuffer:
     def dropped(self) -> int:
         return max(int(self.count[0]) - self.tick.shape[0], 0)
 
-    def records(self, tick_ms: float, symbols: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-        n = min(int(self.count[0]), self.tick.shape[0])
+    @property
+    def size(self) -> int:
+        """Events held (never more than the capacity)."""
+        return min(int(self.count[0]), self.tick.shape[0])
+
+    def ensure_free(self, free: int) -> None:
+        """Grow the arrays (doubling) until at least ``free`` more events fit; kept events stay."""
+        capacity = self.tick.shape[0]
+        need = int(self.count[0]) + free
+        if need <= capacity:
+            return
+        while capacity < need:
+            capacity *= 2
+        for name in ("tick", "code", "symbol", "value"):
+            old = getattr(self, name)
+            grown = np.zeros(capacity, dtype=old.dtype)
+            grown[: old.shape[0]] = old
+            setattr(self, name, grown)
+
+    def codes(self) -> np.ndarray:
+        return self.code[: self.size]
+
+    def events(
+        self, tick_ms: float, symbols: tuple[str, ...] = (), timestamps_ns: np.ndarray | None = None
+    ) -> tuple[Event, ...]:
+        return tuple(Event(**r) for r in self.records(tick_ms, symbols, timestamps_ns))
+
+    def records(
+        self,
+        tick_ms: float,
+        symbols: tuple[str, ...] = (),
+        timestamps_ns: np.ndarray | None = None,
+    ) -> list[dict[str, Any]]:
+        """One dict per event; ``time_ms`` is from ``timestamps_ns`` (tick -> ns, relative to tick 0) when
+        given, so gaps in the feed are honoured, else ``tick * tick_ms``."""
         out = []
-        for i in range(n):
-            code, sym = int(self.code[i]), int(self.symbol[i])
+        for i in range(self.size):
+            code, sym, tick = int(self.code[i]), int(self.symbol[i]), int(self.tick[i])
+            if timestamps_ns is not None and 0 <= tick < timestamps_ns.shape[0]:
+                time_ms = float(timestamps_ns[tick] - timestamps_ns[0]) / 1e6
+            else:
+                time_ms = float(tick * tick_ms)
             out.append(
                 {
-                    "tick": int(self.tick[i]),
-                    "time_ms": float(self.tick[i] * tick_ms),
+                    "tick": tick,
+                    "time_ms": time_ms,
                     "event": EVENT_NAMES.get(code, str(code)),
                     "symbol": (symbols[sym] if 0 <= sym < len(symbols) else str(sym)) if sym >= 0 else None,
                     "value": float(self.value[i]),

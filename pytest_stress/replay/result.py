@@ -1,10 +1,16 @@
-"""What a scenario run returns: measured risk, breaches, the kill switch, the equity curve, the checks."""
+"""What a scenario run returns: measured risk, breaches, the kill switch, fills, events, the seed 003 metrics,
+the equity curve, the checks.
+
+Metrics the compiled replay cannot measure (failed models and strategies need the Python stack; fill
+latency without fills; win rate without a closing fill) are None and their checks "not evaluated", never
+0-as-pass.
+"""
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +18,27 @@ import numpy as np
 
 from pytest_stress.certify.checks import Check, CheckStatus
 from pytest_stress.errors import CertificationError
+from pytest_stress.replay import accounting as acc
+from pytest_stress.replay import exchange as ex
+from pytest_stress.replay import risk
+from pytest_stress.replay.core import CC_DATA_ISSUES, CC_GAPS, S_TOP_SIZE, ReplayOutput
+from pytest_stress.replay.events import POLICY_CHANGE, Event
 from pytest_stress.replay.transforms import AppliedStress
+
+# Why a metric can be None, for the "not evaluated" line of its check.
+NOT_MEASURED: dict[str, str] = {
+    "failed_models": "needs the Python stack; the compiled replay runs no models",
+    "failed_strategies": "needs the Python stack; the compiled replay runs no strategies",
+    "winrate_pct": "no position was reduced, so no trade was closed",
+    "profit_factor": "no closing trade, or no losing one (division by zero)",
+    "sharpe_ratio": "the equity did not move",
+    "fill_latency_p50_ms": "no order was filled",
+    "fill_latency_p95_ms": "no order was filled",
+    "fill_latency_p99_ms": "no order was filled",
+    "limit_cancel_ratio": "no limit order was sent",
+    "queue_depth_deviation_pct": "the market has no L2 book",
+    "kelly_utilisation_max": "the Kelly clamp never engaged",
+}
 
 
 @dataclass(frozen=True)
@@ -35,6 +61,156 @@ class Breach:
         }
 
 
+@dataclass(frozen=True)
+class PolicyTransition:
+    """The risk policy the book runs under changed (``risk.RiskPolicy`` names)."""
+
+    tick: int
+    time_ms: float
+    before: str
+    after: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tick": self.tick, "time_ms": self.time_ms, "from": self.before, "to": self.after}
+
+
+@dataclass(frozen=True, eq=False)
+class Fills:
+    """Every execution, struct of arrays: tick, symbol index, signed quantity, price paid (after slippage),
+    the touch before slippage (ask for buys, bid for sells), fee, and the order it filled."""
+
+    tick: np.ndarray
+    symbol: np.ndarray
+    qty: np.ndarray
+    price: np.ndarray
+    ref_px: np.ndarray
+    fee: np.ndarray
+    order: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.tick.shape[0])
+
+    @classmethod
+    def from_output(cls, out: ReplayOutput) -> Fills:
+        fi, ff = out.fills_i, out.fills_f
+        return cls(
+            fi[ex.FI_ROW], fi[ex.FI_SYMBOL], ff[ex.FF_QTY], ff[ex.FF_PRICE], ff[ex.FF_REF_PX], ff[ex.FF_FEE],
+            fi[ex.FI_ORDER],
+        )  # fmt: skip
+
+    def records(self, symbols: tuple[str, ...], limit: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "tick": int(self.tick[k]),
+                "symbol": symbols[int(self.symbol[k])],
+                "qty": float(self.qty[k]),
+                "price": float(self.price[k]),
+                "touch": float(self.ref_px[k]),
+                "fee": float(self.fee[k]),
+            }
+            for k in range(min(len(self), limit))
+        ]
+
+
+def measure(out: ReplayOutput) -> dict[str, Any]:
+    """The metrics of a replay, by metrics.METRICS name (None: not measurable in this run)."""
+    lg, rs, rm, xc, cc = out.lg, out.rs, out.rm, out.xc, out.cc
+    closing = lg[acc.LG_CLOSING_FILLS]
+    loss = lg[acc.LG_GROSS_LOSS]
+    first, submit = out.orders_i[ex.OI_FIRST_FILL_NS], out.orders_i[ex.OI_SUBMIT_NS]
+    latency_ms = (first[first >= 0] - submit[first >= 0]) / 1e6
+    sent = xc[ex.XC_LIMIT_SENT]
+    kelly = rs[risk.RS_KELLY_UTIL_MAX]
+    p50, p95, p99 = (
+        (float(v) for v in np.percentile(latency_ms, [50, 95, 99])) if latency_ms.size else (None,) * 3
+    )
+    return {
+        "max_drawdown_pct": float(rm[risk.RM_WORST, risk.DRAWDOWN]),
+        "var_multiple": float(rm[risk.RM_WORST, risk.VAR_MULTIPLE]),
+        "position_delta_pct": float(rm[risk.RM_WORST, risk.POSITION_DELTA]),
+        "cvar_multiple": float(rm[risk.RM_WORST, risk.CVAR_MULTIPLE]),
+        "kill_switch_triggered": bool(rs[risk.RS_EMERGENCY_STOPS] > 0),
+        "breach_count": float(np.sum(rm[risk.RM_BREACH_ROW] >= 0)),
+        "total_trades": int(lg[acc.LG_N_FILLS]),
+        "winrate_pct": float(lg[acc.LG_WINNING_FILLS] / closing * 100.0) if closing else None,
+        "profit_factor": float(lg[acc.LG_GROSS_PROFIT] / loss) if closing and loss > 0 else None,
+        "sharpe_ratio": sharpe_ratio(out.equity, out.timestamps_ns, float(out.rp[risk.RP_YEAR_S])),
+        "emergency_stops": int(rs[risk.RS_EMERGENCY_STOPS]),
+        "execution_failures": int(xc[ex.XC_FAILURES]),
+        "failed_models": None,
+        "failed_strategies": None,
+        "data_quality_issues": int(cc[CC_DATA_ISSUES]),
+        "data_gaps": int(cc[CC_GAPS]),
+        "max_dd_duration_s": float(lg[acc.LG_MAX_DD_NS] / 1e9),
+        "policy_transitions": int(rs[risk.RS_POLICY_CHANGES]),
+        "latency_spikes": int(xc[ex.XC_LATENCY_SPIKES]),
+        "fill_latency_p50_ms": p50,
+        "fill_latency_p95_ms": p95,
+        "fill_latency_p99_ms": p99,
+        "limit_cancel_ratio": float(xc[ex.XC_LIMIT_CANCELLED] / sent) if sent else None,
+        "queue_depth_deviation_pct": queue_depth_deviation(out),
+        "kelly_utilisation_max": None if math.isnan(kelly) else float(kelly),
+        "realised_vol_annual_max": float(rs[risk.RS_MAX_VOL]),
+        "halt_partial_triggered": bool(xc[ex.XC_PARTIAL_EVER]),
+        "halt_full_triggered": bool(xc[ex.XC_FULL_EVER]),
+    }
+
+
+def sharpe_ratio(equity: np.ndarray, timestamps_ns: np.ndarray, year_s: float = risk.YEAR_S) -> float | None:
+    """Mean over standard deviation of per-tick equity returns, times sqrt(ticks per trading year)."""
+    if equity.shape[0] < 3:
+        return None
+    returns = equity[1:] / equity[:-1] - 1.0
+    sd = float(returns.std())
+    step_s = float(timestamps_ns[-1] - timestamps_ns[0]) / 1e9 / (equity.shape[0] - 1)
+    if not sd > 0.0 or not step_s > 0.0:
+        return None
+    return float(returns.mean() / sd * math.sqrt(year_s / step_s))
+
+
+def queue_depth_deviation(out: ReplayOutput) -> float | None:
+    """Largest |displayed top-of-book size / its pre-stress mean - 1|, in percent (None without a book)."""
+    top = out.series[:, S_TOP_SIZE]
+    base = out.top_size_baseline
+    if not (base > 0.0) or np.all(np.isnan(top)):
+        return None
+    return float(np.nanmax(np.abs(top / base - 1.0)) * 100.0)
+
+
+def policy_transitions(out: ReplayOutput) -> tuple[PolicyTransition, ...]:
+    ev = out.events
+    codes = ev.codes()
+    policy = risk.RiskPolicy.NORMAL
+    transitions = []
+    for k in np.flatnonzero(codes == POLICY_CHANGE):
+        tick = int(ev.tick[k])
+        new = risk.RiskPolicy(int(ev.value[k]))
+        transitions.append(PolicyTransition(tick, _time_ms(out, tick), policy.name, new.name))
+        policy = new
+    return tuple(transitions)
+
+
+def _time_ms(out: ReplayOutput, tick: int) -> float:
+    ts = out.timestamps_ns
+    return float(ts[min(tick, ts.shape[0] - 1)] - ts[0]) / 1e6
+
+
+def breaches(out: ReplayOutput, limit_metrics: tuple[str, ...]) -> tuple[Breach, ...]:
+    rm = out.rm
+    found = [
+        Breach(
+            metric,
+            int(rm[risk.RM_BREACH_ROW, m]),
+            _time_ms(out, int(rm[risk.RM_BREACH_ROW, m])),
+            float(rm[risk.RM_LIMIT, m]),
+            float(rm[risk.RM_BREACH_VALUE, m]),
+        )
+        for m, metric in enumerate(limit_metrics)
+        if rm[risk.RM_BREACH_ROW, m] >= 0
+    ]
+    return tuple(sorted(found, key=lambda b: b.tick))
+
+
 @dataclass(frozen=True, eq=False)
 class ScenarioResult:
     scenario: str
@@ -47,20 +223,93 @@ class ScenarioResult:
     max_drawdown_pct: float
     var_multiple: float
     position_delta_pct: float
-    var_1d: float  # normal 1-day historical VaR of the book, currency, positive loss
+    var_1d: float  # normal 1-day historical VaR of the book at var_confidence, currency, positive loss
     var_confidence: float
     worst_loss: float  # largest fall of equity below its starting value, currency
     breaches: tuple[Breach, ...]
     kill_switch_triggered: bool
-    kill_switch_tick: int | None
+    kill_switch_tick: int | None  # the first time it fired
     runtime_ms: float
     equity_curve: np.ndarray = field(repr=False)
     drawdown_curve: np.ndarray = field(repr=False)
     stresses: tuple[AppliedStress, ...] = ()
     checks: tuple[Check, ...] = ()
     source: str = ""
+    # --- tail risk, seed 003 metrics, execution (defaults keep hand-built results short) ---
+    cvar_1d: float = 0.0
+    cvar_multiple: float = 0.0
+    tail_risk: Mapping[str, float] = field(default_factory=dict)  # var_95, var_99, cvar_95, cvar_99
+    metrics: Mapping[str, Any] = field(default_factory=dict)  # every metrics.METRICS name measured
+    policy_transitions: tuple[PolicyTransition, ...] = ()
+    fills: Fills | None = field(default=None, repr=False)
+    events: tuple[Event, ...] = field(default=(), repr=False)
+    events_dropped: int = 0
+    notes: tuple[str, ...] = ()
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+    symbol_names: tuple[str, ...] = field(default=(), repr=False)
     # Set by the pytest plugin so that certify() is recorded for the report (whether it passes or not).
     certify_hook: Callable[[ScenarioResult], None] | None = field(default=None, repr=False, compare=False)
+
+    # --- seed 003's names, read off ``metrics`` (None: not measurable in this run) ---
+
+    @property
+    def total_trades(self) -> int:
+        return int(self.metrics.get("total_trades", 0))
+
+    @property
+    def profit_factor(self) -> float | None:
+        return self.metrics.get("profit_factor")
+
+    @property
+    def sharpe_ratio(self) -> float | None:
+        return self.metrics.get("sharpe_ratio")
+
+    @property
+    def emergency_stops(self) -> int:
+        return int(self.metrics.get("emergency_stops", 0))
+
+    @property
+    def execution_failures(self) -> int:
+        return int(self.metrics.get("execution_failures", 0))
+
+    @property
+    def failed_models(self) -> int | None:
+        return self.metrics.get("failed_models")
+
+    @property
+    def failed_strategies(self) -> int | None:
+        return self.metrics.get("failed_strategies")
+
+    @property
+    def data_quality_issues(self) -> int:
+        return int(self.metrics.get("data_quality_issues", 0))
+
+    @property
+    def latency_spikes(self) -> int:
+        return int(self.metrics.get("latency_spikes", 0))
+
+    @property
+    def max_drawdown(self) -> float:
+        """Seed 003's name: the worst drawdown, in percent."""
+        return self.max_drawdown_pct
+
+    @property
+    def max_dd_duration(self) -> float:
+        """Seed 003's name: the longest time under water, in seconds."""
+        return float(self.metrics.get("max_dd_duration_s", 0.0))
+
+    @property
+    def winrate(self) -> float | None:
+        return self.metrics.get("winrate_pct")
+
+    @property
+    def fill_latency_ms(self) -> dict[str, float | None]:
+        return {p: self.metrics.get(f"fill_latency_{p}_ms") for p in ("p50", "p95", "p99")}
+
+    @property
+    def success(self) -> bool:
+        """Seed 003's name: every evaluated expectation held (see ``passed``)."""
+        return self.passed
 
     @property
     def final_equity(self) -> float:
@@ -75,6 +324,9 @@ class ScenarioResult:
         """True when every evaluated check passed and at least one check was evaluated."""
         evaluated = [c for c in self.checks if c.status is not CheckStatus.NOT_EVALUATED]
         return bool(evaluated) and all(c.passed for c in evaluated)
+
+    def event_records(self) -> list[dict[str, Any]]:
+        return [e.to_dict() for e in self.events]
 
     def certify(self) -> None:
         """Fail (CertificationError, an AssertionError) unless every expectation of the scenario holds.
@@ -102,9 +354,11 @@ class ScenarioResult:
                 f"failed {len(failed)} of {len(self.checks)} expectations:\n{lines}{kill}"
             )
 
-    def to_dict(self, curve_points: int = 600) -> dict[str, Any]:
-        """JSON-ready data; the equity curve is reduced to about ``curve_points`` (min/max per bucket)."""
+    def to_dict(self, curve_points: int = 600, max_records: int = 500) -> dict[str, Any]:
+        """JSON-ready data; the equity curve is reduced to about ``curve_points`` (min/max per bucket),
+        fills and events to the first ``max_records`` (their totals are given)."""
         idx = envelope_indices(self.equity_curve, curve_points)
+        fills = self.fills
         return {
             "scenario": self.scenario,
             "source": self.source,
@@ -120,11 +374,25 @@ class ScenarioResult:
             "position_delta_pct": _finite_or_text(self.position_delta_pct),
             "var_1d": _finite_or_text(self.var_1d),
             "var_confidence": self.var_confidence,
+            "cvar_1d": _finite_or_text(self.cvar_1d),
+            "cvar_multiple": _finite_or_text(self.cvar_multiple),
+            "tail_risk": {k: _finite_or_text(v) for k, v in self.tail_risk.items()},
             "worst_loss": _finite_or_text(self.worst_loss),
             "breaches": [b.to_dict() for b in self.breaches],
             "kill_switch_triggered": self.kill_switch_triggered,
             "kill_switch_tick": self.kill_switch_tick,
             "runtime_ms": self.runtime_ms,
+            "success": self.success,
+            "metrics": {k: _json_value(v) for k, v in self.metrics.items()},
+            "policy_transitions": [p.to_dict() for p in self.policy_transitions],
+            "fills": fills.records(self.symbol_names, max_records) if fills is not None else [],
+            "fills_total": len(fills) if fills is not None else 0,
+            "events": [
+                {k: _json_value(v) for k, v in e.to_dict().items()} for e in self.events[:max_records]
+            ],
+            "events_total": len(self.events) + self.events_dropped,
+            "notes": list(self.notes),
+            "provenance": {k: _json_value(v) for k, v in self.provenance.items()},
             "stresses": [
                 {"type": s.type, "start_tick": s.start_tick, "end_tick": s.end_tick, **s.params}
                 for s in self.stresses
@@ -136,6 +404,16 @@ class ScenarioResult:
 
 def _finite_or_text(x: float) -> float | str:
     return x if math.isfinite(x) else str(x)
+
+
+def _json_value(v: Any) -> Any:
+    if isinstance(v, float):
+        return _finite_or_text(v)
+    if isinstance(v, (list, tuple)):
+        return [_json_value(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _json_value(x) for k, x in v.items()}
+    return v
 
 
 def envelope_indices(series: np.ndarray, points: int) -> np.ndarray:

@@ -10,6 +10,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+# A stressed mid never goes below this (in price units): compounded stresses (a x1000 volatility spike of
+# a crash) would otherwise underflow to 0 and break every division downstream.
+PRICE_FLOOR = 1e-12
+
 # Exponential recovery closes 99 % of the gap by the end of the window (then snaps to zero).
 _EXP_RATE = np.log(100.0)
 
@@ -25,6 +29,15 @@ def _bend(new_mid, dist):
     if dist <= 0.5 * new_mid:
         return dist
     return new_mid * (1.0 - 0.25 * new_mid / dist)
+
+
+@njit(cache=True)
+def _below(new_mid, dist):
+    """``new_mid - _bend(new_mid, dist)``, written so that it cannot cancel to 0 for a far quote on a tiny
+    mid (beyond the bend it equals mid^2 / (4 dist), which stays positive)."""
+    if dist <= 0.5 * new_mid:
+        return new_mid - dist
+    return 0.25 * new_mid * new_mid / dist
 
 
 @njit(cache=True)
@@ -47,18 +60,18 @@ def reprice_kernel(bid, ask, last, bid_px, bid_sz, ask_px, ask_sz, lo, f, g, cho
             fi = f[j, i] if per_symbol else f[j, 0]
             if chosen[i] and not (fi == 1.0 and gj == 1.0):
                 mid = 0.5 * (bid[r, i] + ask[r, i])
-                new_mid = mid * fi
+                new_mid = max(mid * fi, PRICE_FLOOR)
                 for lv in range(levels):
                     if bid_sz[r, i, lv] > 0.0:
-                        bid_px[r, i, lv] = new_mid - _bend(new_mid, gj * (mid - bid_px[r, i, lv]))
+                        bid_px[r, i, lv] = _below(new_mid, gj * (mid - bid_px[r, i, lv]))
                     if ask_sz[r, i, lv] > 0.0:
                         ask_px[r, i, lv] = new_mid + _bend(new_mid, gj * (ask_px[r, i, lv] - mid))
         for i in range(n_symbols):
             fi = f[j, i] if per_symbol else f[j, 0]
             if chosen[i] and not (fi == 1.0 and gj == 1.0):
                 mid = 0.5 * (bid[r, i] + ask[r, i])
-                new_mid = mid * fi
-                bid[r, i] = new_mid - _bend(new_mid, gj * (mid - bid[r, i]))
+                new_mid = max(mid * fi, PRICE_FLOOR)
+                bid[r, i] = _below(new_mid, gj * (mid - bid[r, i]))
                 ask[r, i] = new_mid + _bend(new_mid, gj * (ask[r, i] - mid))
                 last[r, i] *= fi
 

@@ -1,4 +1,8 @@
 """Plugin tests run pytest in-process with pytester, which snapshots and restores sys.modules around each
-inner run; numpy cannot be imported twice in one process, so the replay core is loaded here first."""
+inner run. NumPy cannot be imported twice in one process, and numba registers each compiled kernel once, so
+the replay core is imported and every kernel compiled (or loaded from numba's cache) here, before any inner
+run, whatever order the tests are collected in."""
 
-import pytest_stress.replay  # noqa: F401
+from pytest_stress.replay.engine import warm_up
+
+warm_up()

@@ -61,3 +61,47 @@ def test_flash_crash_lite_runs_on_up_to_100_symbols(symbols):
     assert res.symbols == symbols
     assert res.equity_curve.shape == (601,)
     res.certify()
+
+
+def _liquidity_collapse(symbols: int = 20):
+    """flash_crash_lite on a 5-level book that collapses to its top level for 20 s (seed 000's Flash Crash
+    2010 row: 'order-book liquidity collapses'), breaches recorded, not stopped."""
+    from pytest_stress.scenario import OnBreach, StressSpec
+
+    sc = load_scenario("flash_crash_lite")
+    collapse = StressSpec(
+        "depth_collapse",
+        {"levels_left": 1, "spread_mult": 3.0, "volume_drop_pct": 0.9, "start_s": 0.0, "duration_s": 20.0},
+    )
+    return dataclasses.replace(
+        sc,
+        market=dataclasses.replace(sc.market, depth_levels=5, symbols=symbols),
+        stress=(*sc.stress, collapse),
+        on_breach=OnBreach.RECORD,
+    )
+
+
+@pytest.mark.stress
+def test_a_liquidity_collapse_triggers_a_partial_halt_and_the_kelly_clamp_still_halves_the_book():
+    """Seed 000: 'Execution simulator must trigger HaltMode.PARTIAL when order-book liquidity collapses, and
+    risk controls clamp Kelly utilization to <=50% after max_drawdown breaches 5%'."""
+    res = run_scenario(_liquidity_collapse(), portfolio=Portfolio(1_000_000, np.full(20, 2.5 / 20)))
+    assert res.metrics["halt_partial_triggered"] is True
+    assert res.max_drawdown_pct > 5.0
+    assert "KELLY_CLAMP" in [e.event for e in res.events]
+    # during the partial halt only position-reducing orders were accepted: the clamp's sells
+    assert len(res.fills) > 0
+    assert np.all(res.fills.qty < 0)
+    assert res.metrics["kelly_utilisation_max"] == pytest.approx(0.5, abs=0.01)
+    assert res.metrics["queue_depth_deviation_pct"] is not None
+
+
+@pytest.mark.stress
+def test_the_levered_book_keeps_its_positions_once_the_kill_switch_fires():
+    """Runbook: KILL_SWITCH halts trading; positions are kept until an operator resets the circuit."""
+    sc = load_scenario("flash_crash_lite")
+    res = run_scenario(sc, portfolio=Portfolio(1_000_000, np.full(100, 0.025)))
+    assert res.kill_switch_triggered
+    assert res.total_trades == 0  # the Kelly clamp engaged at the same tick, its orders were blocked
+    assert res.emergency_stops == 1
+    assert res.metrics["kelly_utilisation_max"] == pytest.approx(1.0, abs=0.1)

@@ -11,11 +11,12 @@ import pytest
 from pytest_stress import Portfolio, load_scenario, run_scenario
 from pytest_stress.certify.checks import CheckStatus
 from pytest_stress.errors import CertificationError, ReplayError
+from pytest_stress.replay import accounting as acc
 from pytest_stress.replay import risk
 from pytest_stress.replay.accounting import open_book, revalue
+from pytest_stress.replay.events import EventBuffer
 from pytest_stress.scenario import Expectation, OnBreach, PortfolioSpec
-
-NO_LIMITS = np.full(risk.N_RISK_METRICS, np.nan)
+from pytest_stress.specs.risk import RiskSpec
 
 
 def small(**market):
@@ -48,59 +49,88 @@ def test_portfolio_pnl_is_exposure_times_return_per_day():
     np.testing.assert_allclose(risk.portfolio_pnl(np.array([100.0, -50.0]), returns), [2.0, -2.5])
 
 
-# --- risk pass ------------------------------------------------------------------------------------
+# --- the risk engine's live limits, tick by tick (risk_on_tick) ---------------------------------------
 
 
-def run_risk_pass(equity, exposure=None, gross0=100.0, var_1d=10.0, limits=NO_LIMITS, kill=True):
+def drive_risk(equity, net=None, gross0=100.0, var_1d=10.0, limits=(np.nan,) * 4, kill=True):
+    """Feed an equity curve (and net exposure) to risk_on_tick as the ledger would; breakers and the Kelly
+    clamp are pushed out of the way (100 %) so only the limits act."""
     equity = np.asarray(equity, dtype=np.float64)
-    exposure = np.zeros_like(equity) if exposure is None else np.asarray(exposure, dtype=np.float64)
-    drawdown = np.empty_like(equity)
-    worst, tick, value, kill_tick = risk.risk_pass(equity, exposure, gross0, var_1d, limits, kill, drawdown)
-    return worst, tick, value, kill_tick, drawdown
+    net = np.zeros_like(equity) if net is None else np.asarray(net, dtype=np.float64)
+    spec = RiskSpec(
+        strategy_drawdown_pct=100.0, portfolio_drawdown_pct=100.0, kelly_clamp_after_drawdown_pct=100.0
+    )
+    rs, rp = np.zeros(risk.N_RS), risk.risk_params(spec, kill, manage_book=False)
+    rm = np.zeros((risk.N_RM, risk.N_RISK_METRICS))
+    rm[risk.RM_LIMIT] = limits
+    rm[risk.RM_BREACH_ROW] = -1.0
+    rm[risk.RM_BREACH_VALUE] = np.nan
+    risk.init_risk(0.0, equity[0], net[0], gross0, 0.0, var_1d, 2 * var_1d, np.nan, rs, rp)
+    events = EventBuffer.empty()
+    peak, worst = equity[0], 0.0
+    for t, e in enumerate(equity):
+        peak = max(peak, e)
+        dd = (peak - e) / peak * 100.0
+        worst = max(worst, dd)
+        risk.risk_on_tick(
+            t, t * 1e8, e, dd, worst, net[t], gross0, 0.0, gross0, 0, rs, rp, rm, events.arrays()
+        )
+    return rm, rs, events
 
 
-def test_risk_pass_on_a_hand_curve():
-    worst, tick, _, kill_tick, drawdown = run_risk_pass([100.0, 110.0, 99.0, 105.0, 88.0])
+def test_worst_values_on_a_hand_curve():
+    rm, rs, _ = drive_risk([100.0, 110.0, 99.0, 105.0, 88.0])
     # drawdown from the 110 peak: 10 % at tick 2, 20 % at tick 4
-    np.testing.assert_allclose(drawdown, [0.0, 0.0, 10.0, 100 / 22, 20.0])
-    assert worst[risk.DRAWDOWN] == pytest.approx(20.0)
-    # worst loss below the start is 12 against a VaR of 10
-    assert worst[risk.VAR_MULTIPLE] == pytest.approx(1.2)
-    assert list(tick) == [-1, -1, -1]
-    assert kill_tick == -1
+    assert rm[risk.RM_WORST, risk.DRAWDOWN] == pytest.approx(20.0)
+    # worst loss below the start is 12 against a VaR of 10 (and a CVaR of 20)
+    assert rm[risk.RM_WORST, risk.VAR_MULTIPLE] == pytest.approx(1.2)
+    assert rm[risk.RM_WORST, risk.CVAR_MULTIPLE] == pytest.approx(0.6)
+    assert list(rm[risk.RM_BREACH_ROW]) == [-1, -1, -1, -1]
+    assert rs[risk.RS_KILL] == 0
 
 
 def test_first_breach_of_each_limit_and_the_kill_switch_at_the_earliest():
-    limits = np.array([5.0, 1.1, 50.0])
+    limits = (5.0, 1.1, 50.0, 0.55)
     equity = [100.0, 110.0, 99.0, 105.0, 88.0]
     exposure = [0.0, 10.0, 20.0, 60.0, 60.0]
-    _, tick, value, kill_tick, _ = run_risk_pass(equity, exposure, limits=limits)
-    assert tick[risk.DRAWDOWN] == 2
-    assert value[risk.DRAWDOWN] == pytest.approx(10.0)
-    assert tick[risk.VAR_MULTIPLE] == 4
-    assert value[risk.VAR_MULTIPLE] == pytest.approx(1.2)
-    assert tick[risk.POSITION_DELTA] == 3
-    assert value[risk.POSITION_DELTA] == pytest.approx(60.0)
-    assert kill_tick == 2
+    rm, rs, events = drive_risk(equity, exposure, limits=limits)
+    assert rm[risk.RM_BREACH_ROW, risk.DRAWDOWN] == 2
+    assert rm[risk.RM_BREACH_VALUE, risk.DRAWDOWN] == pytest.approx(10.0)
+    assert rm[risk.RM_BREACH_ROW, risk.VAR_MULTIPLE] == 4
+    assert rm[risk.RM_BREACH_VALUE, risk.VAR_MULTIPLE] == pytest.approx(1.2)
+    assert rm[risk.RM_BREACH_ROW, risk.POSITION_DELTA] == 3
+    assert rm[risk.RM_BREACH_VALUE, risk.POSITION_DELTA] == pytest.approx(60.0)
+    assert rm[risk.RM_BREACH_ROW, risk.CVAR_MULTIPLE] == 4
+    assert rs[risk.RS_KILL_ROW] == 2
+    trips = [
+        (e.tick, e.event)
+        for e in events.events(100.0)
+        if e.event.endswith("_TRIP") or e.event == "KILL_SWITCH"
+    ]
+    assert trips == [
+        (2, "DRAWDOWN_TRIP"),
+        (2, "KILL_SWITCH"),
+        (3, "POSITION_DELTA_TRIP"),
+        (4, "VAR_TRIP"),
+        (4, "CVAR_TRIP"),
+    ]
 
 
 def test_a_value_equal_to_its_limit_is_not_a_breach():
-    _, tick, _, kill_tick, _ = run_risk_pass([100.0, 95.0], limits=np.array([5.0, np.nan, np.nan]))
-    assert tick[risk.DRAWDOWN] == -1
-    assert kill_tick == -1
+    rm, rs, _ = drive_risk([100.0, 95.0], limits=(5.0, np.nan, np.nan, np.nan))
+    assert rm[risk.RM_BREACH_ROW, risk.DRAWDOWN] == -1
+    assert rs[risk.RS_KILL] == 0
 
 
 def test_breaches_without_kill_switch_when_not_asked():
-    _, tick, _, kill_tick, _ = run_risk_pass(
-        [100.0, 80.0], limits=np.array([5.0, np.nan, np.nan]), kill=False
-    )
-    assert tick[risk.DRAWDOWN] == 1
-    assert kill_tick == -1
+    rm, rs, _ = drive_risk([100.0, 80.0], limits=(5.0, np.nan, np.nan, np.nan), kill=False)
+    assert rm[risk.RM_BREACH_ROW, risk.DRAWDOWN] == 1
+    assert rs[risk.RS_KILL] == 0
 
 
 def test_any_loss_against_a_zero_var_is_an_infinite_multiple():
-    worst, *_ = run_risk_pass([100.0, 99.0], var_1d=0.0)
-    assert worst[risk.VAR_MULTIPLE] == np.inf
+    rm, *_ = drive_risk([100.0, 99.0], var_1d=0.0)
+    assert rm[risk.RM_WORST, risk.VAR_MULTIPLE] == np.inf
 
 
 # --- accounting -----------------------------------------------------------------------------------
@@ -117,6 +147,38 @@ def test_book_opens_at_capital_marked_at_liquidation_prices():
     # the long is marked at the bid both times (99 -> 90), the short at the ask (51 -> 47)
     assert equity[1] == pytest.approx(1000.0 - 5 * 9.0 + 5 * 4.0)
     np.testing.assert_allclose(exposure, [500.0 - 250.0, 5 * 91.0 - 5 * 46.0])
+
+
+def test_average_price_realised_pnl_and_a_flip_by_hand():
+    ls, lg = np.zeros((acc.N_LS, 1)), np.zeros(acc.N_LG)
+    acc.apply_fill(ls, lg, 0, 10.0, 100.0, 1.0)
+    acc.apply_fill(ls, lg, 0, 10.0, 110.0, 1.0)
+    assert ls[acc.LS_AVG_PX, 0] == pytest.approx(105.0)
+    # sell 15 at 120: 15 x (120 - 105) realised, 5 left at the same average
+    assert acc.apply_fill(ls, lg, 0, -15.0, 120.0, 1.0) == pytest.approx(225.0 - 1.0)
+    assert (ls[acc.LS_QTY, 0], ls[acc.LS_AVG_PX, 0]) == pytest.approx((5.0, 105.0))
+    # sell 10 at 100: the 5 close at a loss of 5 each, the other 5 open a short at 100
+    assert acc.apply_fill(ls, lg, 0, -10.0, 100.0, 1.0) == pytest.approx(-25.0 - 1.0)
+    assert (ls[acc.LS_QTY, 0], ls[acc.LS_AVG_PX, 0]) == pytest.approx((-5.0, 100.0))
+    assert lg[acc.LG_REALISED] == pytest.approx(200.0)
+    assert lg[acc.LG_FEES] == 4.0
+    assert lg[acc.LG_CASH] == pytest.approx(-(10 * 100 + 10 * 110 - 15 * 120 - 10 * 100) - 4.0)
+    assert (lg[acc.LG_CLOSING_FILLS], lg[acc.LG_WINNING_FILLS]) == (2.0, 1.0)
+    assert lg[acc.LG_GROSS_PROFIT] / lg[acc.LG_GROSS_LOSS] == pytest.approx(224.0 / 26.0)
+
+
+def test_the_longest_time_under_water_in_ticks_and_seconds():
+    from pytest_stress.market.frame import MarketFrame
+    from pytest_stress.replay.core import replay
+
+    mids = np.array([[100.0], [90.0], [95.0], [100.0], [101.0], [99.0]])
+    ts = np.arange(6, dtype=np.int64) * 100_000_000
+    held = RiskSpec(manage_book=False)  # the book is held as is: only prices move equity
+    out = replay(MarketFrame(ts, mids - 0.01, mids + 0.01, ("S0",)), np.array([1.0]), risk_spec=held)
+    # under water from the tick-0 peak until tick 3 (back at 100), then from tick 4 to the end
+    np.testing.assert_allclose(out.drawdown, [0.0, 10.0, 5.0, 0.0, 0.0, 2 / 101 * 100], atol=1e-9)
+    assert out.lg[acc.LG_MAX_DD_ROWS] == 3
+    assert out.lg[acc.LG_MAX_DD_NS] == 300_000_000
 
 
 @pytest.mark.parametrize(
@@ -249,3 +311,80 @@ def test_to_dict_is_json_and_keeps_the_trough_of_a_long_curve():
     assert data["kill_switch_tick"] == res.kill_switch_tick
     assert data["stresses"][0]["type"] == "flash_crash"
     assert {c["check"] for c in data["checks"]} == {"max_drawdown_pct", "var_multiple", "position_delta_pct"}
+
+
+# --- the managed replay, end to end ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chunk_ticks", [1, 37, 600, 5000])
+def test_a_session_replayed_in_chunks_is_bit_identical_to_the_whole(chunk_ticks):
+    sc = dataclasses.replace(small(), on_breach=OnBreach.RECORD)  # the levered book trades: Kelly clamp
+    book = Portfolio(1e6, np.full(10, 0.25))
+    whole = run_scenario(sc, portfolio=book)
+    chunked = run_scenario(sc, portfolio=book, chunk_ticks=chunk_ticks)
+    np.testing.assert_array_equal(whole.equity_curve, chunked.equity_curve)
+    assert whole.metrics == chunked.metrics
+    assert whole.total_trades > 0
+    np.testing.assert_array_equal(whole.fills.price, chunked.fills.price)
+    assert whole.events == chunked.events
+
+
+def test_the_result_carries_every_seed_003_metric():
+    res = run_scenario(small())
+    for name in (
+        "total_trades",
+        "winrate_pct",
+        "profit_factor",
+        "sharpe_ratio",
+        "emergency_stops",
+        "execution_failures",
+        "failed_models",
+        "failed_strategies",
+        "data_quality_issues",
+        "max_dd_duration_s",
+        "policy_transitions",
+        "latency_spikes",
+    ):
+        assert name in res.metrics
+    assert res.total_trades == 0  # the 1x book rides the shock: nothing to rebalance
+    assert res.winrate is None  # nothing closed: not 0 %, not measured
+    assert res.failed_models is None
+    assert res.failed_strategies is None
+    assert res.emergency_stops == 0
+    assert res.max_drawdown == res.max_drawdown_pct
+    assert res.max_dd_duration > 0
+    assert res.success is res.passed
+    assert any("failed_models not measured" in n for n in res.notes)
+    assert res.provenance["seed"] == 42
+    assert res.provenance["transforms"] == ["flash_crash"]
+
+
+def test_a_metric_the_compiled_replay_cannot_measure_is_not_evaluated_with_its_reason():
+    sc = dataclasses.replace(small(), expect=(Expectation("failed_models", max=0.0),))
+    (check,) = run_scenario(sc).checks
+    assert check.status is CheckStatus.NOT_EVALUATED
+    assert "needs the Python stack" in check.detail
+
+
+def test_the_kelly_clamp_halves_a_levered_book_when_the_kill_switch_is_not_in_the_way():
+    """Seed 000: 'risk controls clamp Kelly utilization to <= 50% after max_drawdown breaches 5%'."""
+    sc = dataclasses.replace(small(), on_breach=OnBreach.RECORD)
+    res = run_scenario(sc, portfolio=Portfolio(1e6, np.full(10, 0.25)))
+    events = [e.event for e in res.events]
+    assert "KELLY_CLAMP" in events
+    assert res.total_trades > 0
+    assert np.all(res.fills.qty < 0)  # only sells
+    assert [p.after for p in res.policy_transitions][-1] == "STRATEGY_BREAKER"
+
+
+def test_to_dict_carries_fills_events_and_metrics_as_json():
+    sc = dataclasses.replace(small(), on_breach=OnBreach.RECORD)
+    res = run_scenario(sc, portfolio=Portfolio(1e6, np.full(10, 0.25)))
+    data = json.loads(json.dumps(res.to_dict(max_records=5), allow_nan=False))
+    assert data["fills_total"] == res.total_trades
+    assert len(data["fills"]) == 5
+    assert data["events_total"] >= len(data["events"])
+    assert data["metrics"]["failed_models"] is None
+    assert data["metrics"]["total_trades"] == res.total_trades
+    assert set(data["tail_risk"]) == {"var_95", "var_99", "cvar_95", "cvar_99"}
+    assert data["success"] is False
