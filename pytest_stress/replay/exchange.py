@@ -19,7 +19,8 @@ The rules, with their units:
   book, else mid / spread; its ratio to the pre-stress mean is smoothed (EWMA, halflife
   ``liquidity_halflife_s``). Below ``halt_partial_liquidity`` the symbol is in ``HaltMode.PARTIAL``: only
   orders that reduce our position are accepted or matched (seed 000); below ``halt_full_liquidity``,
-  ``HaltMode.FULL``: none are. Orders arriving into a halt are refused (``REJECTED_HALT``); working ones
+  ``HaltMode.FULL``: none are. A halt eases only once the ratio is back above 1.5x its threshold
+  (hysteresis). Orders arriving into a halt are refused (``REJECTED_HALT``); working ones
   wait. A tick with an unusable quote (NaN, not positive, crossed) matches nothing.
 - Fills. With a book, an order walks it level by level ("next-level pricing", seed 004): each level's price
   for its displayed size, less what our earlier orders took this tick; a limit order stops at its limit.
@@ -87,7 +88,10 @@ class HaltMode(enum.IntEnum):
 MARKET, LIMIT, CANCEL = 0, 1, 2
 PENDING, WORKING, FILLED, CANCELLED, FAILED, REJECTED_HALT, BLOCKED, DONE = range(8)
 REBALANCE, SCHEDULE = 0, 1
-HALT_NONE, HALT_MODE_PARTIAL, HALT_MODE_FULL = 0, 1, 2
+HALT_NONE, HALT_MODE_PARTIAL, HALT_MODE_FULL = 0, 1, 2  # ordered by severity
+# A halt eases only once the liquidity ratio is this many times its threshold (a halt entered below 0.25
+# of normal liquidity lifts above 0.375), so noise around a threshold does not flap it on and off.
+HALT_RESUME_FACTOR = 1.5
 
 # --- order fields (OI_REASON: the event code of the check that BLOCKED an order) ---
 OF_QTY, OF_REMAINING, OF_LIMIT_PX, OF_FILLED_VALUE, OF_FEES = range(5)
@@ -236,7 +240,16 @@ def market_state(row, ts, dt_ns, t, bid, ask, bid_sz, ask_sz, valid, liq, xs, xp
         ratio = lam_liq * xs[XS_LIQ_RATIO, i] + (1.0 - lam_liq) * (liq[i] / base)
         xs[XS_LIQ_RATIO, i] = ratio
         mode = HALT_MODE_FULL if ratio < full else (HALT_MODE_PARTIAL if ratio < partial else HALT_NONE)
-        if mode != xs[XS_HALT, i]:
+        current = xs[XS_HALT, i]
+        if mode < current:
+            # easing a halt needs the liquidity well back (hysteresis), or it flaps at the threshold
+            eased = (
+                HALT_MODE_FULL
+                if ratio < full * HALT_RESUME_FACTOR
+                else (HALT_MODE_PARTIAL if ratio < partial * HALT_RESUME_FACTOR else HALT_NONE)
+            )
+            mode = max(mode, min(eased, current))
+        if mode != current:
             xs[XS_HALT, i] = mode
             if mode == HALT_MODE_PARTIAL:
                 xc[XC_PARTIAL_EVER] = 1

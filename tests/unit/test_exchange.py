@@ -271,6 +271,22 @@ def test_without_a_book_a_spread_five_times_wider_is_a_partial_halt():
     assert halt_events(out) == [(3, "PARTIAL"), (6, "END")]
 
 
+def test_a_halt_lifts_only_when_liquidity_is_well_back_not_at_the_threshold():
+    # depth 10 % of normal (PARTIAL), then 30 %: above the 25 % entry threshold but below the 37.5 % exit
+    # one, so the halt holds; at 40 % it lifts. Without hysteresis it would have ended at tick 4.
+    n = 10
+    sizes = np.full((n, 1, 2), 100.0)
+    sizes[2:4], sizes[4:7], sizes[7:] = 10.0, 30.0, 40.0
+    px_b = np.broadcast_to([99.5, 99.0], (n, 1, 2)).copy()
+    px_a = np.broadcast_to([100.0, 100.5], (n, 1, 2)).copy()
+    frame = hand_frame([99.5] * n, [100.0] * n, depth=Depth(px_b, sizes.copy(), px_a, sizes.copy()))
+    calm = hand_frame(
+        [99.5] * n, [100.0] * n, depth=Depth(px_b, np.full((n, 1, 2), 100.0), px_a, np.full((n, 1, 2), 100.0))
+    )
+    out = run(frame, [], weights=(0.5,), calm=calm)
+    assert halt_events(out) == [(2, "PARTIAL"), (7, "END")]
+
+
 def test_queue_depth_deviation_is_the_worst_top_of_book_change_from_pre_stress():
     frame, calm = collapsing_book(size_in_collapse=10.0)
     out = run(frame, [], weights=(0.5,), calm=calm)
