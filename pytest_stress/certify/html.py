@@ -207,8 +207,62 @@ def _run_card(r: dict[str, Any]) -> str:
         f"<dt>position delta</dt><dd>{_num(r['position_delta_pct'], unit='%')}</dd>"
         f"<dt>capital / final equity</dt><dd>{_money(r['initial_capital'])} / {_money(r['final_equity'])} "
         f"(gross leverage {r['gross_leverage']:.2f})</dd>"
-        f"<dt>kill switch</dt><dd>{kill}</dd></dl>" + (f"<ul>{breaches}</ul>" if breaches else "") + "</div>"
+        f"<dt>kill switch</dt><dd>{kill}</dd></dl>"
+        + (f"<ul>{breaches}</ul>" if breaches else "")
+        + _controls(r)
+        + "</div>"
     )
+
+
+# Replay metrics shown under each run (name, label, unit); absent from older result files: skipped.
+_RUN_METRICS = (
+    ("cvar_multiple", "CVaR multiple", "x"),
+    ("max_dd_duration_s", "max drawdown duration", " s"),
+    ("total_trades", "trades", ""),
+    ("execution_failures", "execution failures", ""),
+    ("fill_latency_p99_ms", "fill latency p99", " ms"),
+    ("latency_spikes", "latency spikes", ""),
+    ("kelly_utilisation_max", "Kelly utilisation (max)", ""),
+    ("realised_vol_annual_max", "realised vol, annualised (max)", "%"),
+    ("queue_depth_deviation_pct", "queue depth deviation", "%"),
+    ("data_quality_issues", "data quality issues", ""),
+)
+
+
+def _controls(r: dict[str, Any]) -> str:
+    """The run's replay metrics and its risk-control events, grouped by kind (count, first time, reason)."""
+    metrics = r.get("metrics") or {}
+    rows = "".join(
+        f"<dt>{label}</dt><dd>{_num(metrics[key], unit=unit) if metrics[key] is not None else 'not measured'}</dd>"
+        for key, label, unit in _RUN_METRICS
+        if key in metrics
+    )
+    events = r.get("events") or []
+    groups: dict[str, dict[str, Any]] = {}
+    for e in events:
+        g = groups.setdefault(e["event"], {"count": 0, "first": e, "symbols": set()})
+        g["count"] += 1
+        if e.get("symbol"):
+            g["symbols"].add(e["symbol"])
+    table = "".join(
+        f'<tr><td><code>{esc(name)}</code></td><td class="num">{g["count"]}</td>'
+        f'<td class="num">{g["first"]["time_ms"] / 1000:g} s</td>'
+        f'<td class="num">{len(g["symbols"]) or "book"}</td><td>{esc(g["first"].get("reason", ""))}</td></tr>'
+        for name, g in sorted(groups.items(), key=lambda kv: kv[1]["first"]["tick"])
+    )
+    total = r.get("events_total", len(events))
+    more = (
+        f'<p class="sub">{total - len(events)} more events not kept in the report.</p>'
+        if total > len(events)
+        else ""
+    )
+    out = f'<dl class="kv" style="margin-top:8px">{rows}</dl>' if rows else ""
+    if table:
+        out += (
+            '<table style="margin-top:8px"><tr><th>event</th><th>count</th><th>first at</th>'
+            f"<th>symbols</th><th>reason</th></tr>{table}</table>{more}"
+        )
+    return out
 
 
 def _equity_chart(r: dict[str, Any], width: int = 1000, height: int = 170) -> str:

@@ -134,7 +134,16 @@ def test_failing_expectation_turns_verdict_to_no_go(pytester: pytest.Pytester) -
     assert doc["verdict"]["decision"] == "NO-GO"
     assert any("max_drawdown_pct" in r and "breaches <= 1%" in r for r in doc["verdict"]["reasons"])
     assert any("KILL_SWITCH" in r for r in doc["verdict"]["reasons"])
-    assert '<div class="decision">NO-GO</div>' in (pytester.path / "c.html").read_text()
+    page = (pytester.path / "c.html").read_text()
+    assert '<div class="decision">NO-GO</div>' in page
+    # the run's risk-control events are listed with the time of the first one and the reason
+    (run,) = doc["runs"]
+    kill = next(e for e in run["events"] if e["event"] == "KILL_SWITCH")
+    assert kill["tick"] == run["kill_switch_tick"]
+    assert (
+        f'<td><code>KILL_SWITCH</code></td><td class="num">1</td><td class="num">{kill["time_ms"] / 1000:g} s</td>'
+        in page
+    )
     result.stdout.fnmatch_lines(["verdict: NO-GO"])
 
 
