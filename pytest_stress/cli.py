@@ -1,4 +1,4 @@
-"""The ``pytest-stress`` command line: list, show and validate scenarios, and run one to a GO/NO-GO verdict.
+"""The ``pytest-stress`` command line: list, show and validate scenarios; run one or a batch to GO/NO-GO.
 
 Exit codes: 0 success (or GO), 1 NO-GO, 2 bad input (unknown scenario, invalid file, bad option).
 """
@@ -212,6 +212,52 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK if result.passed else EXIT_NO_GO
 
 
+# --- batch ----------------------------------------------------------------------------------------
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    if args.symbols is not None and args.symbols < 1:
+        raise _Usage(f"--symbols must be at least 1, got {args.symbols}")
+    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
+        raise _Usage(f"--seed must be between 0 and {MAX_SEED}, got {args.seed}")
+    if args.workers is not None and args.workers < 1:
+        raise _Usage(f"--workers must be at least 1, got {args.workers}")
+    if args.workers is not None and (args.serial or args.dask):
+        raise _Usage("--workers sets the local pool's size; it has no effect with --serial or --dask")
+    names: list[str | Path] = list(args.names)
+    if args.all:
+        from pytest_stress.scenario import library_names
+
+        names = [*library_names(args.scenarios), *names]
+    if not names:
+        raise _Usage("no scenarios to run: give NAME_OR_PATH arguments, or --all for the whole library")
+
+    # Imported here: the runner's workers and the replay core pull in numba.
+    from pytest_stress.replay.runner import (
+        ScenarioFailure,
+        StressTestRunner,
+        generate_summary,
+        print_summary,
+        verdict,
+    )
+
+    runner = StressTestRunner(max_workers=args.workers, address=args.dask, progress=not args.quiet)
+    results = runner.run_batch(
+        names, parallel=not args.serial, symbols=args.symbols, seed=args.seed, scenario_dirs=args.scenarios
+    )
+    if args.json:
+        doc = {
+            "summary": generate_summary(results),
+            "results": {key: {**r.to_dict(), "verdict": verdict(r)} for key, r in results.items()},
+        }
+        print(json.dumps(_json_safe(doc), indent=2, allow_nan=False))
+    else:
+        print_summary(results)
+    if any(isinstance(r, ScenarioFailure) for r in results.values()):
+        return EXIT_USAGE
+    return EXIT_OK if all(r.passed for r in results.values()) else EXIT_NO_GO
+
+
 # --- parser ---------------------------------------------------------------------------------------
 
 
@@ -294,6 +340,67 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_scenario_dirs(p_run)
     p_run.set_defaults(func=_cmd_run)
+
+    p_batch = sub.add_parser(
+        "batch",
+        help="replay many scenarios, in parallel, and summarise them",
+        description="Replay several scenarios (names, paths, or --all) on a local process pool, in this "
+        "process (--serial) or on a Dask cluster (--dask), then print one row per scenario and the "
+        "batch's summary. A scenario that cannot run is reported and the others still run. Exit 0 if "
+        "every scenario is GO, 1 if any is NO-GO, 2 on bad input or if any scenario could not run.",
+    )
+    p_batch.add_argument(
+        "names",
+        metavar="NAME_OR_PATH",
+        nargs="*",
+        help="library name or path to a YAML file; a scenario given twice runs twice",
+    )
+    p_batch.add_argument(
+        "--all", action="store_true", help="run every library scenario (and those in --scenarios dirs)"
+    )
+    where = p_batch.add_mutually_exclusive_group()
+    where.add_argument(
+        "--serial", action="store_true", help="run in this process, one after the other (default: a pool)"
+    )
+    where.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        default=None,
+        help="run on the Dask cluster whose scheduler is at ADDRESS, e.g. tcp://10.0.0.5:8786 "
+        "(needs `pip install pytest-trading-stress[dask]`; default: a local pool)",
+    )
+    p_batch.add_argument(
+        "--workers",
+        metavar="N",
+        type=int,
+        default=None,
+        help="processes of the local pool, at least 1 (default: the CPU count, at most one per scenario)",
+    )
+    p_batch.add_argument(
+        "--symbols",
+        metavar="N",
+        type=int,
+        default=None,
+        help="number of symbols to replay in every scenario, at least 1 (default: each scenario's own)",
+    )
+    p_batch.add_argument(
+        "--seed",
+        metavar="S",
+        type=int,
+        default=None,
+        help="random seed for every scenario's synthetic market, 0 or more (default: each scenario's own)",
+    )
+    p_batch.add_argument(
+        "--json",
+        action="store_true",
+        help='print one JSON document {"summary": ..., "results": {KEY: result or error}} instead of the '
+        "table; percentages are in percent, times in ms",
+    )
+    p_batch.add_argument(
+        "--quiet", action="store_true", help="no progress line on stderr per finished scenario"
+    )
+    _add_scenario_dirs(p_batch)
+    p_batch.set_defaults(func=_cmd_batch)
     return parser
 
 

@@ -367,3 +367,100 @@ def test_run_bad_option_value_exits_2(capsys, option, message):
 def test_run_non_integer_symbols_is_a_usage_error(capsys):
     assert main(["run", "flash_crash_lite", "--symbols", "ten"]) == 2
     assert "argument --symbols: invalid int value: 'ten'" in capsys.readouterr().err
+
+
+# --- batch ----------------------------------------------------------------------------------------
+
+
+def test_batch_all_go_exits_0_with_table_and_progress(capsys):
+    assert main(["batch", "flash_crash_lite", "flash_crash_lite", *FAST, "--serial"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0].split()[:2] == ["SCENARIO", "VERDICT"]
+    assert lines[1].split()[:2] == ["flash_crash_lite", "GO"]
+    assert lines[2].split()[:2] == ["flash_crash_lite#2", "GO"]
+    assert "scenarios: 2 (2 GO, 0 NO-GO, 0 errored)" in captured.out
+    # One progress line per finished scenario, on stderr so that stdout stays the report.
+    progress = captured.err.splitlines()
+    assert [line.split()[:3] for line in progress] == [
+        ["[1/2]", "GO", "flash_crash_lite"],
+        ["[2/2]", "GO", "flash_crash_lite#2"],
+    ]
+
+
+def test_batch_with_a_no_go_scenario_exits_1_and_json_has_both(tmp_path, capsys):
+    strict = _strict_copy(tmp_path)
+    assert main(["batch", "flash_crash_lite", str(strict), *FAST, "--seed", "7", "--json", "--quiet"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    doc = json.loads(captured.out)  # one JSON document, nothing else on stdout
+    assert list(doc["results"]) == ["flash_crash_lite", "flash_crash_strict"]
+    assert doc["results"]["flash_crash_lite"]["verdict"] == "GO"
+    assert doc["results"]["flash_crash_strict"]["verdict"] == "NO-GO"
+    assert {r["seed"] for r in doc["results"].values()} == {7}
+    summary = doc["summary"]
+    assert (summary["scenarios"], summary["passed"], summary["failed"], summary["errored"]) == (2, 1, 1, 0)
+    assert summary["weakest"][0]["scenario"] == "flash_crash_strict"
+    assert summary["kill_switches_fired"] == 1
+
+
+def test_batch_on_a_two_worker_pool_matches_serial_json(capsys):
+    args = ["batch", "flash_crash_lite", "flash_crash_lite", *FAST, "--seed", "3", "--json", "--quiet"]
+    assert main([*args, "--serial"]) == 0
+    serial = json.loads(capsys.readouterr().out)
+    assert main([*args, "--workers", "2"]) == 0
+    pooled = json.loads(capsys.readouterr().out)
+    for doc in (serial, pooled):
+        for result in doc["results"].values():
+            result.pop("runtime_ms")
+        doc["summary"].pop("total_runtime_ms")
+        doc["summary"]["metrics"].pop("runtime_ms")
+    assert pooled == serial
+
+
+def test_batch_with_a_broken_file_exits_2_and_still_reports_the_others(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(UNKNOWN_KEY, encoding="utf-8")
+    assert main(["batch", str(bad), "flash_crash_lite", *FAST, "--serial", "--json", "--quiet"]) == 2
+    doc = json.loads(capsys.readouterr().out)
+    error = doc["results"][str(bad)]
+    assert error["verdict"] == "ERROR"
+    assert error["error_type"] == "ScenarioError"
+    assert error["message"].startswith(f"{bad}:5: portfolio.levrage")
+    assert doc["results"]["flash_crash_lite"]["verdict"] == "GO"
+    assert doc["summary"]["errored"] == 1
+
+
+def test_batch_all_runs_the_library(tmp_path, capsys):
+    (tmp_path / "extra_one.yaml").write_text(
+        SMALL_SCENARIO.format(name="extra_one", description="small"), encoding="utf-8"
+    )
+    code = main(["batch", "--all", "--scenarios", str(tmp_path), *FAST, "--serial", "--json", "--quiet"])
+    assert code == 0
+    assert list(json.loads(capsys.readouterr().out)["results"]) == ["extra_one", "flash_crash_lite"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "no scenarios to run: give NAME_OR_PATH arguments, or --all"),
+        (["flash_crash_lite", "--workers", "0"], "--workers must be at least 1, got 0"),
+        (["flash_crash_lite", "--workers", "2", "--serial"], "--workers sets the local pool's size"),
+        (["flash_crash_lite", "--symbols", "0"], "--symbols must be at least 1, got 0"),
+        (["flash_crash_lite", "--seed", "-1"], "--seed must be between 0 and"),
+        (["flash_crash_lite", "--serial", "--dask", "tcp://127.0.0.1:8786"], "not allowed with argument"),
+    ],
+)
+def test_batch_bad_options_exit_2(capsys, args, message):
+    assert main(["batch", *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert message in captured.err
+
+
+def test_batch_dask_without_dask_installed_names_the_extra(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # makes `import distributed` fail
+    assert main(["batch", "flash_crash_lite", "--dask", "tcp://127.0.0.1:8786"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pytest-stress: error: running a batch on a Dask cluster needs dask.distributed")
+    assert "pip install pytest-trading-stress[dask]" in err
