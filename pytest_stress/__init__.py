@@ -20,6 +20,8 @@ from pytest_stress.scenario import OnBreach, Scenario, load_scenario, scenario_l
 
 if TYPE_CHECKING:
     from pytest_stress.replay import Breach, Portfolio, ScenarioResult, run_scenario
+    from pytest_stress.replay.runner import StressTestRunner
+    from pytest_stress.replay.summary import ScenarioFailure, generate_summary
 
 try:
     from importlib.metadata import version as _version
@@ -28,14 +30,23 @@ try:
 except Exception:  # not installed (running from a bare checkout)
     __version__ = "0+unknown"
 
-_LAZY = {"run_scenario", "ScenarioResult", "Portfolio", "Breach"}
+# public name -> the module that defines it, imported on first use
+_LAZY = {
+    "run_scenario": "pytest_stress.replay",
+    "ScenarioResult": "pytest_stress.replay",
+    "Portfolio": "pytest_stress.replay",
+    "Breach": "pytest_stress.replay",
+    "StressTestRunner": "pytest_stress.replay.runner",
+    "ScenarioFailure": "pytest_stress.replay.summary",
+    "generate_summary": "pytest_stress.replay.summary",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from pytest_stress import replay
+        import importlib
 
-        return getattr(replay, name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'pytest_stress' has no attribute {name!r}")
 
 
@@ -48,10 +59,13 @@ __all__ = [
     "ReportError",
     "Scenario",
     "ScenarioError",
+    "ScenarioFailure",
     "ScenarioNotFound",
     "ScenarioResult",
     "StressError",
+    "StressTestRunner",
     "__version__",
+    "generate_summary",
     "load_scenario",
     "run_scenario",
     "scenario_library",

@@ -53,3 +53,11 @@ class CertificationError(StressError, AssertionError):
 
     It subclasses ``AssertionError`` so pytest reports it as a test failure, not an error.
     """
+
+
+class DaskNotInstalled(StressError, ImportError):
+    """``address=`` was given but dask.distributed cannot be imported."""
+
+
+class ClusterUnavailable(StressError, ConnectionError):
+    """The Dask scheduler at the given address did not answer."""
