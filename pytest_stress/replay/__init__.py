@@ -5,11 +5,11 @@ kernels chunk by chunk from Python, for a bar-by-bar harness or a test.
 """
 
 from pytest_stress.replay.accounting import Portfolio
-from pytest_stress.replay.core import OrderSchedule, ReplayOutput, ReplaySession, replay
 from pytest_stress.replay.engine import run_scenario
 from pytest_stress.replay.exchange import HaltMode, OrderKind, OrderSource, OrderStatus
 from pytest_stress.replay.result import Breach, Fills, PolicyTransition, ScenarioResult
 from pytest_stress.replay.risk import RiskPolicy
+from pytest_stress.replay.session import OrderSchedule, ReplayOutput, ReplaySession, replay
 
 __all__ = [
     "Breach",

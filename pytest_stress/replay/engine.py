@@ -32,6 +32,7 @@ from pytest_stress.replay.result import (
     measure,
     policy_transitions,
 )
+from pytest_stress.replay.session import OrderSchedule, ReplayOutput, ReplaySession
 from pytest_stress.replay.transforms import AppliedStress, StressCarry, apply_stresses
 from pytest_stress.scenario import MAX_CELLS, MAX_SYMBOLS, OnBreach, Scenario, load_scenario
 from pytest_stress.specs.execution import ExecutionSpec
@@ -70,7 +71,7 @@ def warm_up() -> None:
     risk.historical_cvar(risk.portfolio_pnl(np.ones(2), np.zeros((3, 2))), 0.99)
     ts = np.arange(4, dtype=np.int64) * 100_000_000
     b, a = np.full((4, 2), 99.0), np.full((4, 2), 101.0)
-    schedule = core.OrderSchedule.from_rows(
+    schedule = OrderSchedule.from_rows(
         [
             (0, 0, 1.0, OrderKind.MARKET, np.nan),
             (0, 1, -1.0, OrderKind.LIMIT, 99.0),
@@ -82,7 +83,7 @@ def warm_up() -> None:
         MarketFrame(ts, b, a, ("A", "B")),
         MarketFrame(ts, b, a, ("A", "B"), volume=np.ones((4, 2)), depth=depth),
     ):
-        session = core.ReplaySession(
+        session = ReplaySession(
             np.full(2, 0.5), 1e6, execution=ExecutionSpec(), risk_spec=RiskSpec(), rng=np.random.default_rng(0),
             schedule=schedule,
         )  # fmt: skip
@@ -164,7 +165,7 @@ def run_scenario(
     days_per_year, session_s = synthetic.CALENDAR[market.asset_class]
     vol_prior = float(np.var(pnl)) / capital**2 / session_s
 
-    session = core.ReplaySession(
+    session = ReplaySession(
         book.weights,
         capital,
         execution=sc.execution,
@@ -221,7 +222,7 @@ def _stressed_chunks(
 def _result(
     sc: Scenario,
     book: Portfolio,
-    out: core.ReplayOutput,
+    out: ReplayOutput,
     applied: tuple[AppliedStress, ...],
     var_1d: float,
     cvar_1d: float,

@@ -21,8 +21,9 @@ from pytest_stress.errors import CertificationError
 from pytest_stress.replay import accounting as acc
 from pytest_stress.replay import exchange as ex
 from pytest_stress.replay import risk
-from pytest_stress.replay.core import CC_DATA_ISSUES, CC_GAPS, S_TOP_SIZE, ReplayOutput
+from pytest_stress.replay.core import CC_DATA_ISSUES, CC_GAPS, S_TOP_SIZE
 from pytest_stress.replay.events import POLICY_CHANGE, Event
+from pytest_stress.replay.session import ReplayOutput
 from pytest_stress.replay.transforms import AppliedStress
 
 # Why a metric can be None, for the "not evaluated" line of its check.

@@ -21,8 +21,8 @@ import pytest
 
 from pytest_stress import load_scenario
 from pytest_stress.market.synthetic import synthetic_frame
-from pytest_stress.replay.core import replay
 from pytest_stress.replay.engine import warm_up
+from pytest_stress.replay.session import replay
 from pytest_stress.replay.transforms import apply_stresses
 from pytest_stress.specs.risk import RiskSpec
 

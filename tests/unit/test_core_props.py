@@ -21,8 +21,8 @@ from pytest_stress.market.frame import Depth, MarketFrame
 from pytest_stress.replay import accounting as acc
 from pytest_stress.replay import core, risk
 from pytest_stress.replay import exchange as ex
-from pytest_stress.replay.core import OrderSchedule, replay
 from pytest_stress.replay.exchange import OrderKind, OrderStatus
+from pytest_stress.replay.session import OrderSchedule, replay
 from pytest_stress.specs.execution import ExecutionSpec
 from pytest_stress.specs.risk import RiskSpec
 

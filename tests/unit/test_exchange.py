@@ -13,9 +13,9 @@ import pytest
 
 from pytest_stress.market.frame import Depth, MarketFrame
 from pytest_stress.replay import exchange as ex
-from pytest_stress.replay.core import OrderSchedule, ReplayOutput, replay
 from pytest_stress.replay.exchange import OrderKind, OrderStatus
 from pytest_stress.replay.result import Fills, measure
+from pytest_stress.replay.session import OrderSchedule, ReplayOutput, replay
 from pytest_stress.specs.execution import ExecutionSpec
 
 M, L, C = OrderKind.MARKET, OrderKind.LIMIT, OrderKind.CANCEL

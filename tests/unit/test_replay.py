@@ -169,7 +169,7 @@ def test_average_price_realised_pnl_and_a_flip_by_hand():
 
 def test_the_longest_time_under_water_in_ticks_and_seconds():
     from pytest_stress.market.frame import MarketFrame
-    from pytest_stress.replay.core import replay
+    from pytest_stress.replay.session import replay
 
     mids = np.array([[100.0], [90.0], [95.0], [100.0], [101.0], [99.0]])
     ts = np.arange(6, dtype=np.int64) * 100_000_000

@@ -14,10 +14,10 @@ from pytest_stress.market.frame import MarketFrame
 from pytest_stress.replay import accounting as acc
 from pytest_stress.replay import exchange as ex
 from pytest_stress.replay import risk
-from pytest_stress.replay.core import OrderSchedule, ReplayOutput, ReplaySession, replay
 from pytest_stress.replay.events import EVENT_NAMES
 from pytest_stress.replay.exchange import OrderKind, OrderStatus
 from pytest_stress.replay.result import Fills, measure, policy_transitions
+from pytest_stress.replay.session import OrderSchedule, ReplayOutput, ReplaySession, replay
 from pytest_stress.specs.execution import ExecutionSpec
 from pytest_stress.specs.risk import RiskSpec
 
