@@ -316,6 +316,9 @@ def test_run_stricter_scenario_is_no_go_summary(tmp_path, capsys):
     assert "  FAIL max_drawdown_pct: measured" in out
     assert "breaches <= 1%" in out
     assert "kill switch:    FIRED at tick " in out
+    events = next(line for line in out.splitlines() if line.startswith("events:"))
+    assert "DRAWDOWN_TRIP x1" in events
+    assert "KILL_SWITCH x1" in events
     assert out.splitlines()[-1] == "verdict: NO-GO"
 
 
