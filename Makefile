@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: stress-suite test lint clean benchmark
+.PHONY: stress-suite test lint clean clean-numba benchmark
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ lint: $(VENV)/.installed-test
 
 benchmark: $(VENV)/.installed-test
 	$(PY) -m pytest tests/benchmarks --benchmark-only
+
+clean-numba:
+	find pytest_stress -name '*.nb[ic]' -delete
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache .benchmarks build dist
