@@ -7,10 +7,12 @@ market orders for the difference (per symbol, beyond ``rebalance_band`` of the b
 pre-trade checks and the exchange, with latency. An optional explicit ``OrderSchedule`` adds orders at
 given ticks (tests, a bar-by-bar harness). The kill switch blocks both.
 
-One tick, in order: ``scan_quotes`` (usable quotes, data-quality events, forward-fill of marks) ->
-``exchange.exchange_step`` (halts, arrivals, matching) -> ``accounting.apply_fill`` per fill ->
-``accounting.mark`` -> ``risk.risk_on_tick`` (-> ``exchange.cancel_all`` when the kill switch fires) ->
-``schedule_step`` -> ``rebalance_step``. A decision at tick t trades at t + 1 at the earliest.
+One tick, in order: ``exchange.scan_market`` (usable quotes, data-quality events, forward-fill of marks,
+volatility, liquidity and halts, in one pass over the row) -> ``exchange.exchange_step`` (arrivals,
+matching) -> ``accounting.apply_fills`` (the tick's fills) -> ``_marks`` (equity, exposures, the base book
+and top-of-book size in one pass) -> ``risk.risk_on_tick`` (-> ``exchange.cancel_all`` when the kill
+switch fires) -> ``schedule_step`` -> ``rebalance_step``. A decision at tick t trades at t + 1 at the
+earliest.
 
 Streaming: ``run_chunk`` takes one frame chunk and the state arrays, advances them in place, and returns
 how many rows it did; it stops early (before a tick) when a buffer could overflow, so the Python layer
@@ -48,48 +50,6 @@ N_SERIES = 13
 # --- schedule rows ---
 SI_TICK, SI_SYMBOL, SI_KIND = 0, 1, 2
 SF_QTY, SF_LIMIT_PX = 0, 1
-
-
-@njit(cache=True, inline="always")
-def scan_quotes(row, t, bid, ask, valid, ls, cc, ev):
-    """Mark which quotes of row t are usable (finite, positive, bid <= ask) and forward-fill the last
-    usable bid/ask into the ledger; unusable cells are data-quality issues (one event per kind per tick)."""
-    bad = 0
-    crossed = 0
-    last_bad = -1
-    for i in range(bid.shape[1]):
-        b = bid[t, i]
-        a = ask[t, i]
-        if b > 0.0 and a >= b and a < np.inf:
-            valid[i] = 1
-            ls[acc.LS_LAST_BID, i] = b
-            ls[acc.LS_LAST_ASK, i] = a
-        else:
-            valid[i] = 0
-            if b > 0.0 and a > 0.0 and a < b:
-                crossed += 1
-            else:
-                bad += 1
-                last_bad = i
-    if bad > 0:
-        emit(ev, row, DATA_CORRUPT_TICK, last_bad if bad == 1 else -1, bad)
-    if crossed > 0:
-        emit(ev, row, CROSSED_BOOK, -1, crossed)
-    cc[CC_DATA_ISSUES] += bad + crossed
-
-
-@njit(cache=True, inline="always")
-def base_book(ls, base_qty):
-    """Net and gross value of the base (unscaled) book at the last usable mids."""
-    net = 0.0
-    gross = 0.0
-    for i in range(base_qty.shape[0]):
-        q = base_qty[i]
-        if q != 0.0:
-            mid = 0.5 * (ls[acc.LS_LAST_BID, i] + ls[acc.LS_LAST_ASK, i])
-            net += q * mid
-            gross += abs(q) * mid
-    return net, gross
 
 
 @njit(cache=True)
@@ -205,7 +165,7 @@ def run_chunk(
     advancing every state array in place; ``series`` gets one row per frame row. Returns the rows done:
     fewer than the chunk when a buffer must grow first (the caller grows it and calls again)."""
     # tuples are unpacked once here: unpacking one every tick costs reference counting on each array
-    bid, ask, volume = quotes
+    bid, ask = quotes[0], quotes[1]
     bid_sz, ask_sz = book[1], book[3]
     of, oi, active = orders
     ff, fi = fills
@@ -215,7 +175,14 @@ def run_chunk(
     ev_count = ev[4]
     orders_cap = min(oi.shape[1], active.shape[0])
     fills_cap, pool_size, events_cap = ff.shape[1], upool.shape[0], ev[0].shape[0]
-    liq = np.empty(n_symbols)
+    changed = np.empty(n_symbols, dtype=np.int64)
+    fill_symbol, fill_qty = fi[ex.FI_SYMBOL], ff[ex.FF_QTY]
+    fill_price, fill_fee = ff[ex.FF_PRICE], ff[ex.FF_FEE]
+    qty, avg_px = ls[acc.LS_QTY], ls[acc.LS_AVG_PX]
+    last_bid, last_ask = ls[acc.LS_LAST_BID], ls[acc.LS_LAST_ASK]
+    vol_hl, liq_hl = xp[ex.XP_VOL_HALFLIFE_NS], xp[ex.XP_LIQ_HALFLIFE_NS]
+    lam_dt = np.int64(-1)
+    lam_vol = lam_liq = 0.0
     tick_ns = cp[CP_TICK_NS]
     for t in range(n):
         row = cc[CC_ROW]
@@ -235,19 +202,32 @@ def run_chunk(
         if row > 0 and tick_ns > 0.0 and dt > cp[CP_GAP_FACTOR] * tick_ns:
             cc[CC_GAPS] += 1
             emit(ev, row, DATA_GAP, -1, round(dt / tick_ns) - 1.0)
-        scan_quotes(row, t, bid, ask, valid, ls, cc, ev)
+        if dt != lam_dt:  # the decays change only with the step
+            lam_dt = dt
+            lam_vol = ex.decay(dt, vol_hl)
+            lam_liq = ex.decay(dt, liq_hl)
+        # quotes, volatility, liquidity and halts in one pass; the quote events first, then the halts
+        bad, crossed, last_bad, n_changed = ex.scan_market(
+            now, dt, t, bid, ask, bid_sz, ask_sz, valid, last_bid, last_ask, lam_vol, lam_liq, changed, xs, xp
+        )
+        if bad > 0:
+            emit(ev, row, DATA_CORRUPT_TICK, last_bad if bad == 1 else -1, bad)
+        if crossed > 0:
+            emit(ev, row, CROSSED_BOOK, -1, crossed)
+        cc[CC_DATA_ISSUES] += bad + crossed
+        if n_changed > 0:
+            ex.emit_halts(row, changed, n_changed, xs, xc, ev)
 
         f0 = xc[ex.XC_FILLS]
-        ex.exchange_step(
-            row, now, dt, t, bid, ask, volume, book, valid, liq, xs, xp, of, oi, active, fills, xc, ev
+        if xc[ex.XC_ACTIVE] > 0:
+            ex.match_orders(row, now, t, quotes, book, valid, xs, xp, of, oi, active, fills, xc, ev)
+        if xc[ex.XC_FILLS] > f0:
+            acc.apply_fills(ls, lg, fill_symbol, fill_qty, fill_price, fill_fee, f0, xc[ex.XC_FILLS])
+        # equity, exposures, the base book and the top-of-book size in one pass
+        value, net, gross, unrealised, base_value, base_gross, top = _marks(
+            t, qty, avg_px, last_bid, last_ask, base_qty, bid_sz, ask_sz, valid
         )
-        for f in range(f0, xc[ex.XC_FILLS]):
-            acc.apply_fill(
-                ls, lg, fi[ex.FI_SYMBOL, f], ff[ex.FF_QTY, f], ff[ex.FF_PRICE, f], ff[ex.FF_FEE, f]
-            )
-        equity = acc.mark(row, now, ls, lg)
-
-        base_value, base_gross = base_book(ls, base_qty)
+        equity = acc.mark_totals(row, now, lg, value, net, gross, unrealised)
         fired = risk.risk_on_tick(row, now, equity, lg[acc.LG_DRAWDOWN], lg[acc.LG_MAX_DRAWDOWN],
                                   lg[acc.LG_NET_EXPOSURE], lg[acc.LG_GROSS_EXPOSURE], base_value, base_gross,
                                   xc[ex.XC_ACTIVE_REBAL], rs, rp, rm, ev)  # fmt: skip
@@ -259,22 +239,43 @@ def run_chunk(
             schedule_step(row, now, schedule, cc, ls, xs, xp, orders, xc, upool, rs, rp, ev)
         if (rs[risk.RS_DIRTY] != 0.0 or xc[ex.XC_DIRTY] != 0) and rs[risk.RS_KILL] == 0.0:
             rebalance_step(row, now, valid, base_qty, ls, xs, xp, orders, xc, upool, rs, rp, ev)
-        _write_series(series, t, lg, rs, rp, _top_size(t, bid_sz, ask_sz, valid), base_value)
+        _write_series(series, t, lg, rs, rp, top, base_value)
         cc[CC_PREV_TS] = now
         cc[CC_ROW] = row + 1
     return n
 
 
 @njit(cache=True, inline="always")
-def _top_size(t, bid_sz, ask_sz, valid):
-    """Displayed size at level 0, both sides, of the symbols with a usable quote (NaN without a book)."""
-    if bid_sz.shape[2] == 0:
-        return np.nan
+def _marks(t, qty, avg_px, last_bid, last_ask, base_qty, bid_sz, ask_sz, valid):
+    """``accounting.mark``'s sums plus the base book's value and gross and the displayed top-of-book size, in
+    one pass over the symbols (each sum in ``accounting.mark``'s order, so the same bits)."""
+    value = 0.0
+    net = 0.0
+    gross = 0.0
+    unrealised = 0.0
+    base_net = 0.0
+    base_gross = 0.0
+    has_book = bid_sz.shape[2] > 0
     top = 0.0
-    for i in range(bid_sz.shape[1]):
-        if valid[i] == 1:
+    for i in range(qty.shape[0]):
+        q = qty[i]
+        bq = base_qty[i]
+        if q != 0.0 or bq != 0.0:
+            b = last_bid[i]
+            a = last_ask[i]
+            mid = 0.5 * (b + a)
+            if q != 0.0:
+                m = b if q > 0.0 else a
+                value += q * m
+                net += q * mid
+                gross += abs(q) * mid
+                unrealised += q * (m - avg_px[i])
+            if bq != 0.0:
+                base_net += bq * mid
+                base_gross += abs(bq) * mid
+        if has_book and valid[i] == 1:
             top += max(bid_sz[t, i, 0], 0.0) + max(ask_sz[t, i, 0], 0.0)
-    return top
+    return value, net, gross, unrealised, base_net, base_gross, top if has_book else np.nan
 
 
 @njit(cache=True, inline="always")

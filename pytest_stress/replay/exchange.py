@@ -262,6 +262,109 @@ def market_state(row, ts, dt_ns, t, bid, ask, bid_sz, ask_sz, valid, liq, xs, xp
                 xc[XC_DIRTY] = 1  # orders the halt kept out can go now
 
 
+@njit(cache=True, inline="always")
+def decay(dt_ns, halflife_ns):
+    """The EWMA weight kept over ``dt_ns`` (``market_state``'s lam_vol and lam_liq)."""
+    return np.exp(-_LN2 * dt_ns / halflife_ns) if halflife_ns > 0.0 and dt_ns > 0 else 0.0
+
+
+@njit(cache=True, inline="always")
+def scan_market(ts, dt_ns, t, bid, ask, bid_sz, ask_sz, valid, last_bid, last_ask, lam_vol, lam_liq, changed,
+                xs, xp):  # fmt: skip
+    """The quote scan and ``market_state`` in one pass over row t: which quotes
+    are usable (``valid``; the last usable bid/ask forward-filled into ``last_bid``/``last_ask``), then for
+    the usable ones the EWMA volatility, the liquidity ratio and the halt mode. ``lam_vol``/``lam_liq``:
+    ``decay(dt_ns, ...)`` of the two halflives. Events cannot be sent from the pass (the quote scan's come
+    first): returns ``(bad, crossed, last_bad, n_changed)``, the symbols whose halt mode changed being
+    ``changed[:n_changed]`` in order, for ``emit_halts``."""
+    vol_hl = xp[XP_VOL_HALFLIFE_NS]
+    partial, full = xp[XP_HALT_PARTIAL], xp[XP_HALT_FULL]
+    levels = bid_sz.shape[2]
+    bad = 0
+    crossed = 0
+    last_bad = -1
+    n_changed = 0
+    for i in range(bid.shape[1]):
+        b = bid[t, i]
+        a = ask[t, i]
+        xs[XS_TAKEN_BID, i] = 0.0
+        xs[XS_TAKEN_ASK, i] = 0.0
+        if not (b > 0.0 and a >= b and a < np.inf):
+            valid[i] = 0
+            if b > 0.0 and a > 0.0 and a < b:
+                crossed += 1
+            else:
+                bad += 1
+                last_bad = i
+            continue
+        valid[i] = 1
+        last_bid[i] = b
+        last_ask[i] = a
+        mid = 0.5 * (b + a)
+        prev = xs[XS_PREV_MID, i]
+        gap = ts - xs[XS_PREV_TS, i]
+        if prev == prev and gap > 0:
+            lam = lam_vol
+            if gap != dt_ns:  # the symbol missed ticks: decay over its own gap
+                lam = np.exp(-_LN2 * gap / vol_hl) if vol_hl > 0.0 else 0.0
+            r = mid / prev - 1.0
+            sample = r * r / (gap * 1e-9)
+            var = xs[XS_VOL_VAR, i]
+            xs[XS_VOL_VAR, i] = sample if var != var else lam * var + (1.0 - lam) * sample
+        xs[XS_PREV_MID, i] = mid
+        xs[XS_PREV_TS, i] = ts
+        base = xs[XS_LIQ_BASE, i]
+        if not (base > 0.0):
+            continue
+        # liquidity_row, for this symbol
+        if levels > 0:
+            liq = 0.0
+            for lv in range(levels):
+                if bid_sz[t, i, lv] > 0.0:
+                    liq += bid_sz[t, i, lv]
+                if ask_sz[t, i, lv] > 0.0:
+                    liq += ask_sz[t, i, lv]
+        else:
+            spread = a - b
+            liq = 0.5 * (b + a) / spread if spread > 0.0 else np.nan
+        if liq != liq:
+            continue
+        ratio = lam_liq * xs[XS_LIQ_RATIO, i] + (1.0 - lam_liq) * (liq / base)
+        xs[XS_LIQ_RATIO, i] = ratio
+        mode = HALT_MODE_FULL if ratio < full else (HALT_MODE_PARTIAL if ratio < partial else HALT_NONE)
+        current = xs[XS_HALT, i]
+        if mode < current:
+            eased = (
+                HALT_MODE_FULL
+                if ratio < full * HALT_RESUME_FACTOR
+                else (HALT_MODE_PARTIAL if ratio < partial * HALT_RESUME_FACTOR else HALT_NONE)
+            )
+            mode = max(mode, min(eased, current))
+        if mode != current:
+            xs[XS_HALT, i] = mode
+            changed[n_changed] = i
+            n_changed += 1
+    return bad, crossed, last_bad, n_changed
+
+
+@njit(cache=True)
+def emit_halts(row, changed, n_changed, xs, xc, ev):
+    """The HALT_* events of ``scan_market``'s changes, as ``market_state`` sends them."""
+    for k in range(n_changed):
+        i = changed[k]
+        mode = xs[XS_HALT, i]
+        ratio = xs[XS_LIQ_RATIO, i]
+        if mode == HALT_MODE_PARTIAL:
+            xc[XC_PARTIAL_EVER] = 1
+            emit(ev, row, HALT_PARTIAL, i, ratio)
+        elif mode == HALT_MODE_FULL:
+            xc[XC_FULL_EVER] = 1
+            emit(ev, row, HALT_FULL, i, ratio)
+        else:
+            emit(ev, row, HALT_END, i, ratio)
+            xc[XC_DIRTY] = 1  # orders the halt kept out can go now
+
+
 # --- orders ------------------------------------------------------------------------------------------
 
 
@@ -387,12 +490,16 @@ def walk_book(px, sz, t, i, skip, want, limit, buy):
 
 
 @njit(cache=True)
-def _price_without_book(ref, limit, want, taken, volume, vol_var, normal_var, buy, xp):
-    """Quantity and price of a fill at the touch ``ref`` when there is no book (see ``slippage``)."""
-    got = min(want, xp[XP_PARTICIPATION] * volume - taken) if volume == volume else want
+def _price_without_book(ref, limit, want, taken, volume, vol_var, normal_var, buy, participation, base_slip,
+                        max_slip):  # fmt: skip
+    """Quantity and price of a fill at the touch ``ref`` when there is no book (see ``slippage``). Takes
+    the parameters as numbers: an array argument costs reference counting on every call (every fill)."""
+    got = min(want, participation * volume - taken) if volume == volume else want
     if not (got > 0.0):
         return 0.0, 0.0
-    price = ref * (1.0 + slippage(vol_var, normal_var, got, volume, xp) * (1.0 if buy else -1.0))
+    price = ref * (
+        1.0 + _slippage(vol_var, normal_var, got, volume, base_slip, max_slip) * (1.0 if buy else -1.0)
+    )
     if limit == limit:
         price = min(price, limit) if buy else max(price, limit)
     return got, price
@@ -402,37 +509,17 @@ def _price_without_book(ref, limit, want, taken, volume, vol_var, normal_var, bu
 def slippage(vol_var, normal_var, qty, volume, xp):
     """Slippage without a book, a fraction of price: base x max(1, sigma / sigma_normal) x (1 + qty / volume),
     at most ``max_slippage_pct``; the volume term is 0 when the volume is unknown."""
+    return _slippage(vol_var, normal_var, qty, volume, xp[XP_BASE_SLIP], xp[XP_MAX_SLIP])
+
+
+@njit(cache=True)
+def _slippage(vol_var, normal_var, qty, volume, base_slip, max_slip):
+    """``slippage`` with its parameters as numbers."""
     vol_ratio = 1.0
     if vol_var == vol_var and normal_var > 0.0:
         vol_ratio = max(1.0, np.sqrt(vol_var / normal_var))
     size_term = qty / volume if (volume == volume and volume > 0.0) else 0.0
-    return min(xp[XP_BASE_SLIP] * vol_ratio * (1.0 + size_term), xp[XP_MAX_SLIP])
-
-
-@njit(cache=True)
-def _record_fill(o, row, ts, q, price, ref, fee, of, oi, xs, fills, xc):
-    """Append a fill of order o (q signed) and move the order and our position."""
-    ff, fi = fills
-    i = oi[OI_SYMBOL, o]
-    f = xc[XC_FILLS]
-    xc[XC_FILLS] = f + 1
-    ff[FF_QTY, f] = q
-    ff[FF_PRICE, f] = price
-    ff[FF_REF_PX, f] = ref
-    ff[FF_FEE, f] = fee
-    fi[FI_ROW, f] = row
-    fi[FI_TS, f] = ts
-    fi[FI_ORDER, f] = o
-    fi[FI_SYMBOL, f] = i
-    rem = of[OF_REMAINING, o]
-    left = rem - q if abs(rem - q) > 1e-9 * abs(rem) else 0.0  # no dust left working
-    xs[XS_PENDING, i] -= rem - left
-    xs[XS_POSITION, i] += q
-    of[OF_REMAINING, o] = left
-    of[OF_FILLED_VALUE, o] += q * price
-    of[OF_FEES, o] += fee
-    if oi[OI_FIRST_FILL_NS, o] < 0:
-        oi[OI_FIRST_FILL_NS, o] = ts
+    return min(base_slip * vol_ratio * (1.0 + size_term), max_slip)
 
 
 @njit(cache=True)
@@ -488,8 +575,11 @@ def match_orders(row, ts, t, quotes, book, valid, xs, xp, of, oi, active, fills,
     state costs more than the matching itself."""
     bid, ask, volume = quotes
     bid_px, bid_sz, ask_px, ask_sz = book
+    ff, fi = fills
     has_book = bid_px.shape[2] > 0
     fee_rate = xp[XP_FEE_BPS] / 10_000.0
+    participation, base_slip, max_slip = xp[XP_PARTICIPATION], xp[XP_BASE_SLIP], xp[XP_MAX_SLIP]
+    cancel_unfilled = xp[XP_CANCEL_UNFILLED] > 0.0
     k = 0
     for j in range(xc[XC_ACTIVE]):
         o = active[j]
@@ -527,18 +617,39 @@ def match_orders(row, ts, t, quotes, book, valid, xs, xp, of, oi, active, fills,
             price = value / got if got > 0.0 else 0.0
         else:
             got, price = _price_without_book(ref, limit, want, xs[taken, i], volume[t, i], xs[XS_VOL_VAR, i],
-                                             xs[XS_NORMAL_VAR, i], buy, xp)  # fmt: skip
+                                             xs[XS_NORMAL_VAR, i], buy, participation, base_slip,
+                                             max_slip)  # fmt: skip
         if got > 0.0:
             xs[taken, i] += got
             q = got if buy else -got
-            _record_fill(o, row, ts, q, price, ref, got * price * fee_rate, of, oi, xs, fills, xc)
+            fee = got * price * fee_rate
+            # _record_fill, written out: a call passing six arrays costs more than the fill itself
+            f = xc[XC_FILLS]
+            xc[XC_FILLS] = f + 1
+            ff[FF_QTY, f] = q
+            ff[FF_PRICE, f] = price
+            ff[FF_REF_PX, f] = ref
+            ff[FF_FEE, f] = fee
+            fi[FI_ROW, f] = row
+            fi[FI_TS, f] = ts
+            fi[FI_ORDER, f] = o
+            fi[FI_SYMBOL, f] = i
+            rem = of[OF_REMAINING, o]
+            left = rem - q if abs(rem - q) > 1e-9 * abs(rem) else 0.0  # no dust left working
+            xs[XS_PENDING, i] -= rem - left
+            xs[XS_POSITION, i] += q
+            of[OF_REMAINING, o] = left
+            of[OF_FILLED_VALUE, o] += q * price
+            of[OF_FEES, o] += fee
+            if oi[OI_FIRST_FILL_NS, o] < 0:
+                oi[OI_FIRST_FILL_NS, o] = ts
         if of[OF_REMAINING, o] == 0.0:
             _finish(o, FILLED, ts, of, oi, xs, xc)
             continue
         if got > 0.0 and oi[OI_PARTIAL, o] == 0:
             oi[OI_PARTIAL, o] = 1
             emit(ev, row, PARTIAL_FILL, i, abs(of[OF_REMAINING, o]))
-        if xp[XP_CANCEL_UNFILLED] > 0.0:
+        if cancel_unfilled:
             _finish(o, CANCELLED, ts, of, oi, xs, xc)
             continue
         active[k] = o

@@ -102,8 +102,11 @@ class ReplayState:
     valid: np.ndarray
     events: EventBuffer
 
-    def grow(self, n_symbols: int, rng: np.random.Generator) -> None:
-        """Make room for the worst tick (``run_chunk``'s own test), doubling what is short."""
+    def grow(self, n_symbols: int, rng: np.random.Generator, fills_ahead: int = 0) -> None:
+        """Make room for the worst tick (``run_chunk``'s own test), doubling what is short. The fill buffer
+        grows at least by ``fills_ahead`` (the caller's projection of the fills still to come), so a busy
+        replay grows it once or twice instead of ten times.
+        Buffers hold nothing beyond their counters: only the used part is copied into the new ones."""
         sched_due = self.sched_i.shape[1] - int(self.cc[CC_SCHED])
         new = n_symbols + sched_due
         active = int(self.xc[ex.XC_ACTIVE])
@@ -113,10 +116,15 @@ class ReplayState:
             self.of = np.concatenate([self.of, np.zeros((ex.N_OF, extra))], axis=1)
             self.oi = np.concatenate([self.oi, np.zeros((ex.N_OI, extra), dtype=np.int64)], axis=1)
             self.active = np.concatenate([self.active, np.zeros(extra, dtype=np.int64)])
-        if int(self.xc[ex.XC_FILLS]) + active > self.ff.shape[1]:
-            extra = max(self.ff.shape[1], active)
-            self.ff = np.concatenate([self.ff, np.zeros((ex.N_FF, extra))], axis=1)
-            self.fi = np.concatenate([self.fi, np.zeros((ex.N_FI, extra), dtype=np.int64)], axis=1)
+        n_fills = int(self.xc[ex.XC_FILLS])
+        if n_fills + active > self.ff.shape[1]:
+            cap = self.ff.shape[1] + max(self.ff.shape[1], active)
+            cap = max(cap, n_fills + active + fills_ahead)
+            ff = np.empty((ex.N_FF, cap))
+            fi = np.empty((ex.N_FI, cap), dtype=np.int64)
+            ff[:, :n_fills] = self.ff[:, :n_fills]
+            fi[:, :n_fills] = self.fi[:, :n_fills]
+            self.ff, self.fi = ff, fi
         cursor = int(self.xc[ex.XC_UCURSOR])
         if cursor + 2 * new > self.upool.shape[0]:
             # the pool continues the same stream: order k keeps using uniforms 2k and 2k+1
@@ -281,6 +289,7 @@ class ReplaySession:
         b_px, b_sz, a_px, a_sz = _book(frame)
         series = np.empty((n, N_SERIES))
         r = 0
+        fills0 = int(st.xc[ex.XC_FILLS])
         while r < n:
             done = run_chunk(
                 frame.timestamps_ns[r:],
@@ -292,7 +301,9 @@ class ReplaySession:
             )  # fmt: skip
             r += done
             if r < n:
-                st.grow(frame.n_symbols, self.rng)
+                # the fill rate of this chunk so far, with a margin: a short guess only costs another grow
+                ahead = (int(st.xc[ex.XC_FILLS]) - fills0) * (n - r) // max(r, 1) * 5 // 4
+                st.grow(frame.n_symbols, self.rng, ahead)
         self._timestamps.append(frame.timestamps_ns)
         self._series.append(series)
 
