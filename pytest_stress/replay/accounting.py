@@ -127,46 +127,13 @@ def open_ledger(weights, capital, bid0, ask0, ts0, ls, lg):
 
 
 @njit(cache=True)
-def apply_fill(ls, lg, symbol, qty, price, fee):
-    """Book one fill (qty signed: > 0 bought) at ``price`` paying ``fee``; returns its realised P&L net of
-    the fee when it reduced a position, NaN when it only opened or added."""
-    q0 = ls[LS_QTY, symbol]
-    avg = ls[LS_AVG_PX, symbol]
-    lg[LG_CASH] -= qty * price + fee
-    lg[LG_FEES] += fee
-    lg[LG_N_FILLS] += 1.0
-    lg[LG_TRADED_VALUE] += abs(qty) * price
-    q1 = q0 + qty
-    realised = np.nan
-    if q0 == 0.0 or (q0 > 0.0) == (qty > 0.0):
-        ls[LS_AVG_PX, symbol] = (abs(q0) * avg + abs(qty) * price) / (abs(q0) + abs(qty))
-    else:
-        closed = min(abs(qty), abs(q0))
-        gross = closed * (price - avg) * (1.0 if q0 > 0.0 else -1.0)
-        ls[LS_REALISED, symbol] += gross
-        lg[LG_REALISED] += gross
-        realised = gross - fee
-        lg[LG_CLOSING_FILLS] += 1.0
-        if realised > 0.0:
-            lg[LG_WINNING_FILLS] += 1.0
-            lg[LG_GROSS_PROFIT] += realised
-        elif realised < 0.0:
-            lg[LG_GROSS_LOSS] -= realised
-        if abs(qty) > abs(q0):  # flipped: the rest opens a new position at this price
-            ls[LS_AVG_PX, symbol] = price
-        elif q1 == 0.0:
-            ls[LS_AVG_PX, symbol] = 0.0
-    ls[LS_QTY, symbol] = q1
-    return realised
-
-
-@njit(cache=True)
 def apply_fills(ls, lg, symbols, qtys, prices, fees, f0, f1):
-    """``apply_fill`` for fills f0 .. f1-1 of the fill arrays, in order (the compiled loop books a tick's
-    fills with one call: a call per fill costs reference counting on the arrays, more than the fill)."""
+    """Book fills f0 .. f1-1 of the fill arrays, in order (qty signed: > 0 bought; at its price, paying its
+    fee): cash, fees, positions and average price; a fill that reduces a position realises P&L against the
+    average price (a flip opens the rest at the fill's price). The compiled loop books a tick's fills with
+    one call: a call per fill costs reference counting on the arrays, more than the fill."""
     for f in range(f0, f1):
         symbol, qty, price, fee = symbols[f], qtys[f], prices[f], fees[f]
-        # the body of apply_fill, step for step
         q0 = ls[LS_QTY, symbol]
         avg = ls[LS_AVG_PX, symbol]
         lg[LG_CASH] -= qty * price + fee
@@ -196,33 +163,10 @@ def apply_fills(ls, lg, symbols, qtys, prices, fees, f0, f1):
 
 
 @njit(cache=True, inline="always")
-def mark(row, ts, ls, lg):
-    """Mark the book at the last usable quotes (``ls`` LAST_BID/ASK, set by the quote scan) and update
-    equity, exposures, unrealised P&L, drawdown (percent of the peak) and time under water."""
-    n = ls.shape[1]
-    value = 0.0
-    net = 0.0
-    gross = 0.0
-    unrealised = 0.0
-    for i in range(n):
-        q = ls[LS_QTY, i]
-        if q == 0.0:
-            continue
-        b = ls[LS_LAST_BID, i]
-        a = ls[LS_LAST_ASK, i]
-        m = b if q > 0.0 else a
-        mid = 0.5 * (b + a)
-        value += q * m
-        net += q * mid
-        gross += abs(q) * mid
-        unrealised += q * (m - ls[LS_AVG_PX, i])
-    return mark_totals(row, ts, lg, value, net, gross, unrealised)
-
-
-@njit(cache=True, inline="always")
 def mark_totals(row, ts, lg, value, net, gross, unrealised):
-    """``mark`` from its sums over the symbols: equity, exposures, unrealised P&L, drawdown, time under
-    water (the compiled loop fuses the sums with its other per-symbol work)."""
+    """Mark the book from its sums over the symbols (liquidation value, net and gross exposure, unrealised
+    P&L, summed by the compiled loop together with its other per-symbol work): equity, exposures,
+    drawdown (percent of the peak) and time under water."""
     equity = lg[LG_CASH] + value
     lg[LG_EQUITY] = equity
     lg[LG_NET_EXPOSURE] = net

@@ -8,11 +8,11 @@ pre-trade checks and the exchange, with latency. An optional explicit ``OrderSch
 given ticks (tests, a bar-by-bar harness). The kill switch blocks both.
 
 One tick, in order: ``exchange.scan_market`` (usable quotes, data-quality events, forward-fill of marks,
-volatility, liquidity and halts, in one pass over the row) -> ``exchange.exchange_step`` (arrivals,
-matching) -> ``accounting.apply_fills`` (the tick's fills) -> ``_marks`` (equity, exposures, the base book
-and top-of-book size in one pass) -> ``risk.risk_on_tick`` (-> ``exchange.cancel_all`` when the kill
-switch fires) -> ``schedule_step`` -> ``rebalance_step``. A decision at tick t trades at t + 1 at the
-earliest.
+volatility, liquidity and halts, in one pass over the row) -> ``exchange.match_orders`` (arrivals,
+matching, only when orders are open) -> ``accounting.apply_fills`` (the tick's fills) -> ``_marks``
+and ``accounting.mark_totals`` (equity, exposures, the base book and top-of-book size) ->
+``risk.risk_on_tick`` (-> ``exchange.cancel_all`` when the kill switch fires) -> ``schedule_step`` ->
+``rebalance_step``. A decision at tick t trades at t + 1 at the earliest.
 
 Streaming: ``run_chunk`` takes one frame chunk and the state arrays, advances them in place, and returns
 how many rows it did; it stops early (before a tick) when a buffer could overflow, so the Python layer
@@ -247,8 +247,9 @@ def run_chunk(
 
 @njit(cache=True, inline="always")
 def _marks(t, qty, avg_px, last_bid, last_ask, base_qty, bid_sz, ask_sz, valid):
-    """``accounting.mark``'s sums plus the base book's value and gross and the displayed top-of-book size, in
-    one pass over the symbols (each sum in ``accounting.mark``'s order, so the same bits)."""
+    """One pass over the symbols at the last usable quotes: liquidation value (longs at the bid, shorts at
+    the ask), net and gross exposure at the mid, unrealised P&L against the average price, the base book's
+    value and gross, and the displayed top-of-book size (for ``accounting.mark_totals``)."""
     value = 0.0
     net = 0.0
     gross = 0.0

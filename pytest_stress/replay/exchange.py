@@ -149,21 +149,26 @@ def execution_params(spec) -> np.ndarray:  # spec: specs.execution.ExecutionSpec
 @njit(cache=True, inline="always")
 def liquidity_row(t, bid, ask, bid_sz, ask_sz, out):
     """Liquidity of every symbol at row t into ``out``: the book's displayed size (both sides, every level)
-    when there is a book, else mid / spread; NaN when unreadable. Row by row, written inline: a helper call
-    per symbol would cost more than the sum."""
-    levels = bid_sz.shape[2]
+    when there is a book, else mid / spread; NaN when unreadable."""
     for i in range(bid.shape[1]):
-        if levels > 0:
-            total = 0.0
-            for lv in range(levels):
-                if bid_sz[t, i, lv] > 0.0:
-                    total += bid_sz[t, i, lv]
-                if ask_sz[t, i, lv] > 0.0:
-                    total += ask_sz[t, i, lv]
-            out[i] = total
-        else:
-            spread = ask[t, i] - bid[t, i]
-            out[i] = 0.5 * (bid[t, i] + ask[t, i]) / spread if spread > 0.0 else np.nan
+        out[i] = symbol_liquidity(t, i, bid[t, i], ask[t, i], bid_sz, ask_sz)
+
+
+@njit(cache=True, inline="always")
+def symbol_liquidity(t, i, b, a, bid_sz, ask_sz):
+    """Liquidity of symbol i at row t (bid ``b``, ask ``a``): displayed size of both sides, every level,
+    when there is a book, else mid / spread; NaN when the spread is not positive."""
+    levels = bid_sz.shape[2]
+    if levels > 0:
+        total = 0.0
+        for lv in range(levels):
+            if bid_sz[t, i, lv] > 0.0:
+                total += bid_sz[t, i, lv]
+            if ask_sz[t, i, lv] > 0.0:
+                total += ask_sz[t, i, lv]
+        return total
+    spread = a - b
+    return 0.5 * (b + a) / spread if spread > 0.0 else np.nan
 
 
 # Rows of the pre-stress baseline accumulator (``baseline_add`` / ``baseline_set``).
@@ -208,70 +213,15 @@ def baseline_set(ba, xs):
 
 
 @njit(cache=True, inline="always")
-def market_state(row, ts, dt_ns, t, bid, ask, bid_sz, ask_sz, valid, liq, xs, xp, xc, ev):
-    """Per symbol at row t: EWMA volatility of the mid, the smoothed liquidity ratio, the halt mode (a
-    HALT_* event on every change). ``dt_ns``: time since the previous row; ``liq``: scratch (n_symbols,)."""
-    vol_hl, liq_hl = xp[XP_VOL_HALFLIFE_NS], xp[XP_LIQ_HALFLIFE_NS]
-    lam_vol = np.exp(-_LN2 * dt_ns / vol_hl) if vol_hl > 0.0 and dt_ns > 0 else 0.0
-    lam_liq = np.exp(-_LN2 * dt_ns / liq_hl) if liq_hl > 0.0 and dt_ns > 0 else 0.0
-    partial, full = xp[XP_HALT_PARTIAL], xp[XP_HALT_FULL]
-    liquidity_row(t, bid, ask, bid_sz, ask_sz, liq)
-    for i in range(bid.shape[1]):
-        xs[XS_TAKEN_BID, i] = 0.0
-        xs[XS_TAKEN_ASK, i] = 0.0
-        if valid[i] == 0:
-            continue
-        mid = 0.5 * (bid[t, i] + ask[t, i])
-        prev = xs[XS_PREV_MID, i]
-        gap = ts - xs[XS_PREV_TS, i]
-        if prev == prev and gap > 0:
-            lam = lam_vol
-            if gap != dt_ns:  # the symbol missed ticks: decay over its own gap
-                lam = np.exp(-_LN2 * gap / vol_hl) if vol_hl > 0.0 else 0.0
-            r = mid / prev - 1.0
-            sample = r * r / (gap * 1e-9)
-            var = xs[XS_VOL_VAR, i]
-            xs[XS_VOL_VAR, i] = sample if var != var else lam * var + (1.0 - lam) * sample
-        xs[XS_PREV_MID, i] = mid
-        xs[XS_PREV_TS, i] = ts
-        base = xs[XS_LIQ_BASE, i]
-        if not (base > 0.0) or liq[i] != liq[i]:
-            continue
-        ratio = lam_liq * xs[XS_LIQ_RATIO, i] + (1.0 - lam_liq) * (liq[i] / base)
-        xs[XS_LIQ_RATIO, i] = ratio
-        mode = HALT_MODE_FULL if ratio < full else (HALT_MODE_PARTIAL if ratio < partial else HALT_NONE)
-        current = xs[XS_HALT, i]
-        if mode < current:
-            # easing a halt needs the liquidity well back (hysteresis), or it flaps at the threshold
-            eased = (
-                HALT_MODE_FULL
-                if ratio < full * HALT_RESUME_FACTOR
-                else (HALT_MODE_PARTIAL if ratio < partial * HALT_RESUME_FACTOR else HALT_NONE)
-            )
-            mode = max(mode, min(eased, current))
-        if mode != current:
-            xs[XS_HALT, i] = mode
-            if mode == HALT_MODE_PARTIAL:
-                xc[XC_PARTIAL_EVER] = 1
-                emit(ev, row, HALT_PARTIAL, i, ratio)
-            elif mode == HALT_MODE_FULL:
-                xc[XC_FULL_EVER] = 1
-                emit(ev, row, HALT_FULL, i, ratio)
-            else:
-                emit(ev, row, HALT_END, i, ratio)
-                xc[XC_DIRTY] = 1  # orders the halt kept out can go now
-
-
-@njit(cache=True, inline="always")
 def decay(dt_ns, halflife_ns):
-    """The EWMA weight kept over ``dt_ns`` (``market_state``'s lam_vol and lam_liq)."""
+    """The EWMA weight kept over ``dt_ns`` (``scan_market``'s lam_vol and lam_liq)."""
     return np.exp(-_LN2 * dt_ns / halflife_ns) if halflife_ns > 0.0 and dt_ns > 0 else 0.0
 
 
 @njit(cache=True, inline="always")
 def scan_market(ts, dt_ns, t, bid, ask, bid_sz, ask_sz, valid, last_bid, last_ask, lam_vol, lam_liq, changed,
                 xs, xp):  # fmt: skip
-    """The quote scan and ``market_state`` in one pass over row t: which quotes
+    """The market at row t, in one pass over the symbols: which quotes
     are usable (``valid``; the last usable bid/ask forward-filled into ``last_bid``/``last_ask``), then for
     the usable ones the EWMA volatility, the liquidity ratio and the halt mode. ``lam_vol``/``lam_liq``:
     ``decay(dt_ns, ...)`` of the two halflives. Events cannot be sent from the pass (the quote scan's come
@@ -279,7 +229,6 @@ def scan_market(ts, dt_ns, t, bid, ask, bid_sz, ask_sz, valid, last_bid, last_as
     ``changed[:n_changed]`` in order, for ``emit_halts``."""
     vol_hl = xp[XP_VOL_HALFLIFE_NS]
     partial, full = xp[XP_HALT_PARTIAL], xp[XP_HALT_FULL]
-    levels = bid_sz.shape[2]
     bad = 0
     crossed = 0
     last_bad = -1
@@ -316,17 +265,7 @@ def scan_market(ts, dt_ns, t, bid, ask, bid_sz, ask_sz, valid, last_bid, last_as
         base = xs[XS_LIQ_BASE, i]
         if not (base > 0.0):
             continue
-        # liquidity_row, for this symbol
-        if levels > 0:
-            liq = 0.0
-            for lv in range(levels):
-                if bid_sz[t, i, lv] > 0.0:
-                    liq += bid_sz[t, i, lv]
-                if ask_sz[t, i, lv] > 0.0:
-                    liq += ask_sz[t, i, lv]
-        else:
-            spread = a - b
-            liq = 0.5 * (b + a) / spread if spread > 0.0 else np.nan
+        liq = symbol_liquidity(t, i, b, a, bid_sz, ask_sz)
         if liq != liq:
             continue
         ratio = lam_liq * xs[XS_LIQ_RATIO, i] + (1.0 - lam_liq) * (liq / base)
@@ -349,7 +288,7 @@ def scan_market(ts, dt_ns, t, bid, ask, bid_sz, ask_sz, valid, last_bid, last_as
 
 @njit(cache=True)
 def emit_halts(row, changed, n_changed, xs, xc, ev):
-    """The HALT_* events of ``scan_market``'s changes, as ``market_state`` sends them."""
+    """The HALT_* events of ``scan_market``'s changes, in symbol order."""
     for k in range(n_changed):
         i = changed[k]
         mode = xs[XS_HALT, i]
@@ -552,19 +491,6 @@ def _arrive(o, row, ts, of, oi, active, xs, xc, ev):
 def _halted_for(halt, position, qty):
     """Whether a halt keeps an order of ``qty`` out: FULL keeps every order, PARTIAL all but reducing ones."""
     return halt == HALT_MODE_FULL or (halt == HALT_MODE_PARTIAL and not reducing(position, qty))
-
-
-@njit(cache=True, inline="always")
-def exchange_step(
-    row, ts, dt_ns, t, bid, ask, volume, book, valid, liq, xs, xp, of, oi, active, fills, xc, ev
-):
-    """One tick of the exchange: market state and halts, then every open order in submission order
-    (arrivals, rejects, cancels, matching). Fills are appended to ``fills``; the caller books them.
-    Inlined into the loop with its row arrays passed one by one: a call, or a tuple unpacked every tick,
-    costs reference counting on every array, more than the work itself."""
-    market_state(row, ts, dt_ns, t, bid, ask, book[1], book[3], valid, liq, xs, xp, xc, ev)
-    if xc[XC_ACTIVE] > 0:
-        match_orders(row, ts, t, (bid, ask, volume), book, valid, xs, xp, of, oi, active, fills, xc, ev)
 
 
 @njit(cache=True)

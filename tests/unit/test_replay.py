@@ -149,16 +149,25 @@ def test_book_opens_at_capital_marked_at_liquidation_prices():
     np.testing.assert_allclose(exposure, [500.0 - 250.0, 5 * 91.0 - 5 * 46.0])
 
 
+def _book(ls, lg, qty, price, fee):
+    """One fill of symbol 0 through the compiled booking."""
+    one = np.ones(1)
+    acc.apply_fills(ls, lg, np.zeros(1, np.int64), qty * one, price * one, fee * one, 0, 1)
+
+
 def test_average_price_realised_pnl_and_a_flip_by_hand():
     ls, lg = np.zeros((acc.N_LS, 1)), np.zeros(acc.N_LG)
-    acc.apply_fill(ls, lg, 0, 10.0, 100.0, 1.0)
-    acc.apply_fill(ls, lg, 0, 10.0, 110.0, 1.0)
+    _book(ls, lg, 10.0, 100.0, 1.0)
+    _book(ls, lg, 10.0, 110.0, 1.0)
     assert ls[acc.LS_AVG_PX, 0] == pytest.approx(105.0)
+    assert lg[acc.LG_CLOSING_FILLS] == 0.0  # opening and adding realise nothing
     # sell 15 at 120: 15 x (120 - 105) realised, 5 left at the same average
-    assert acc.apply_fill(ls, lg, 0, -15.0, 120.0, 1.0) == pytest.approx(225.0 - 1.0)
+    _book(ls, lg, -15.0, 120.0, 1.0)
+    assert lg[acc.LG_GROSS_PROFIT] == pytest.approx(225.0 - 1.0)  # realised net of the fee
     assert (ls[acc.LS_QTY, 0], ls[acc.LS_AVG_PX, 0]) == pytest.approx((5.0, 105.0))
     # sell 10 at 100: the 5 close at a loss of 5 each, the other 5 open a short at 100
-    assert acc.apply_fill(ls, lg, 0, -10.0, 100.0, 1.0) == pytest.approx(-25.0 - 1.0)
+    _book(ls, lg, -10.0, 100.0, 1.0)
+    assert lg[acc.LG_GROSS_LOSS] == pytest.approx(25.0 + 1.0)
     assert (ls[acc.LS_QTY, 0], ls[acc.LS_AVG_PX, 0]) == pytest.approx((-5.0, 100.0))
     assert lg[acc.LG_REALISED] == pytest.approx(200.0)
     assert lg[acc.LG_FEES] == 4.0
