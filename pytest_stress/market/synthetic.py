@@ -311,9 +311,3 @@ def warm_up() -> None:
         asset_class="crypto_perp", tails="student_t", correlation_matrix=((1.0, 0.5), (0.5, 1.0)),
     )  # fmt: skip
     synthetic_frame(spec, np.random.default_rng(0))
-
-
-def gbm_bid_ask(*_args: object) -> None:
-    """Compatibility name for ``replay.engine.warm_up``, which compiled the old kernel under this name;
-    it now compiles this module's kernels (see ``warm_up``)."""
-    warm_up()
