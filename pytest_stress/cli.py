@@ -9,6 +9,7 @@ import argparse
 import json
 import math
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -176,19 +177,10 @@ def _summary(result: ScenarioResult) -> str:
         kill = "not fired"
     rows.append(("kill switch", kill))
     rows.append(("breaches", str(len(result.breaches)) if result.breaches else "none"))
-    metrics = getattr(result, "metrics", None) or {}
-    if "total_trades" in metrics:
-        rows.append(
-            (
-                "trading",
-                f"{metrics['total_trades']} trades, {metrics.get('execution_failures', 0)} execution failures",
-            )
-        )
-    events = getattr(result, "events", ()) or ()
-    if events:
-        counts: dict[str, int] = {}
-        for e in events:
-            counts[e.event] = counts.get(e.event, 0) + 1
+    m = result.metrics
+    rows.append(("trading", f"{m['total_trades']} trades, {m['execution_failures']} execution failures"))
+    if result.events:
+        counts = Counter(e.event for e in result.events)
         rows.append(("events", ", ".join(f"{name} x{n}" for name, n in counts.items())))
 
     width = max(len(k) for k, _ in rows) + 1
