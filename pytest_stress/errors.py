@@ -61,3 +61,7 @@ class DaskNotInstalled(StressError, ImportError):
 
 class ClusterUnavailable(StressError, ConnectionError):
     """The Dask scheduler at the given address did not answer."""
+
+
+class StackError(StressError):
+    """A trading stack that cannot be built or does not implement the protocols the suite needs."""
