@@ -80,7 +80,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="use the Toxiproxy server at URL for fault injection. Not used yet: fault "
         "injection (@inject_failure) is not available in this version",
     )
+    group.addoption(
+        "--stress-stack",
+        action="append",
+        default=[],
+        metavar="MODULE:FACTORY",
+        help="certify the stack that FACTORY builds (a callable taking a StackContext, returning a "
+        "TradingStack); repeatable, the runbook suite then runs once per stack "
+        "(default: the bundled reference stack; ini: stress_stack)",
+    )
+    group.addoption(
+        "--stress-runbook",
+        action="store_true",
+        default=False,
+        help="also collect the bundled runbook suite (seed 001/002/004 promises) so it certifies "
+        "the stack in use without copying any test file",
+    )
     parser.addini("stress_scenarios", "extra scenario directories, one per line", type="paths", default=[])
+    parser.addini(
+        "stress_stack", "stack factories to certify (MODULE:FACTORY), one per line", type="linelist"
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -110,6 +129,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(
         _Recorder(config, CertificationSession(targets, options, base)), _RECORDER_NAME
     )
+    from pytest_stress.stack import fixtures
+
+    if not config.pluginmanager.is_registered(fixtures):
+        config.pluginmanager.register(fixtures, "pytest_stress.stack.fixtures")
+    if config.getoption("stress_runbook"):
+        from pytest_stress.runbook import suite_files
+
+        config.args.extend(str(p) for p in suite_files())
 
 
 def _scenario_dirs(config: pytest.Config) -> list[Path]:
@@ -125,6 +152,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "stress_stack_spec" in metafunc.fixturenames:
+        from pytest_stress.stack.fixtures import spec_id, stack_specs
+
+        specs = stack_specs(metafunc.config)
+        metafunc.parametrize("stress_stack_spec", specs, indirect=True, ids=[spec_id(s) for s in specs])
     marker = metafunc.definition.get_closest_marker("stress_scenario")
     if marker is None or "stress_scenario" not in metafunc.fixturenames:
         return
@@ -217,9 +249,10 @@ def stress_run(
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    recorder = config.pluginmanager.get_plugin(_RECORDER_NAME)
-    if recorder is not None:
-        config.pluginmanager.unregister(recorder)
+    for name in (_RECORDER_NAME, "pytest_stress.stack.fixtures"):
+        plugin = config.pluginmanager.get_plugin(name)
+        if plugin is not None:
+            config.pluginmanager.unregister(plugin)
 
 
 class _Recorder:

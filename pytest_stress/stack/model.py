@@ -108,6 +108,7 @@ class Order:
     limit_price: float | None = None
     client_order_id: str = field(default_factory=new_client_order_id)
     reference_price: float | None = None  # the price the decision was made at, for the collar check
+    strategy: str = ""  # the strategy that decided it ("" = none): its drawdown breaker applies
 
     @property
     def signed_quantity(self) -> float:

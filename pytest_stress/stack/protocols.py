@@ -190,4 +190,6 @@ class ResourceGuard(Protocol):
     """Seed 001 scenario 5: alert when one signal generation takes over 1 s or memory passes 80 % of
     the limit."""
 
+    memory_limit_bytes: int
+
     def observe(self, *, signal_seconds: float, memory_bytes: int) -> list[StackEvent]: ...
