@@ -307,6 +307,18 @@ class ReplaySession:
         self._timestamps.append(frame.timestamps_ns)
         self._series.append(series)
 
+    def submit(self, symbol: int, qty: float, kind: int, limit_px: float = np.nan) -> int:
+        """Queue an order decided now (by a Python harness between chunks): it goes through the same
+        pre-trade checks and latency as a scheduled one at the next tick fed. Returns its schedule index;
+        the k-th schedule entry becomes the k-th order whose source is ``exchange.SCHEDULE``."""
+        st = self._require()
+        if not 0 <= symbol < len(self.symbols):
+            raise ReplayError(f"no symbol {symbol}: the session has {len(self.symbols)}")
+        row = int(st.cc[CC_ROW])
+        st.sched_i = np.concatenate([st.sched_i, np.array([[row], [symbol], [kind]], dtype=np.int64)], axis=1)
+        st.sched_f = np.concatenate([st.sched_f, np.array([[qty], [limit_px]], dtype=np.float64)], axis=1)
+        return int(st.sched_i.shape[1] - 1)
+
     def reset_kill_switch(self) -> bool:
         """Reset the kill switch before the next tick (seed 002: reset_circuit); True when it was on."""
         st = self._require()

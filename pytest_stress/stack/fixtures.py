@@ -143,9 +143,10 @@ def trading_stack(
         resource_guard=base.resource_guard,
     )
     yield stack
-    close = getattr(stack.broker, "close", None)
-    if callable(close):
-        close()
+    for part in (stack.oms, stack.broker):
+        close = getattr(part, "close", None)
+        if callable(close):
+            close()
 
 
 @pytest.fixture

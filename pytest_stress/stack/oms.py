@@ -10,6 +10,7 @@ import contextlib
 import json
 import math
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,7 @@ class ReferenceOMS:
         self.pause_after_failures = pause_after_failures
         self._portfolio = portfolio
         self._log_path = None if log_dir is None else Path(log_dir) / "orders.jsonl"
+        self._log_fh: Any = None
         if self._log_path is not None:
             self._log_path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
@@ -346,8 +348,19 @@ class ReferenceOMS:
             "filled_quantity": _finite(result.filled_quantity),
             "avg_price": _finite(result.avg_price),
         }
-        with self._log_path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(line, allow_nan=False) + "\n")
+        if self._log_fh is None:
+            # line-buffered: each line reaches the OS as it is written (nothing lost if the process dies),
+            # without reopening the file for every state change
+            self._log_fh = self._log_path.open("a", encoding="utf-8", buffering=1)
+            weakref.finalize(self, self._log_fh.close)
+        self._log_fh.write(json.dumps(line, allow_nan=False) + "\n")
+
+    def close(self) -> None:
+        """Close the order log (it reopens, appending, if the OMS is used again)."""
+        with self._lock:
+            if self._log_fh is not None:
+                self._log_fh.close()
+                self._log_fh = None
 
     def _publish(self, kind: EventType, reason: str, **data: Any) -> None:
         self.bus.publish(StackEvent(kind, reason, SOURCE, self.clock.now(), data))
