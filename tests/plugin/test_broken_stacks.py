@@ -88,3 +88,32 @@ def test_a_factory_returning_the_wrong_type_is_refused(pytester: pytest.Pytester
     pytester.syspathinsert()
     result, _ = _run(pytester, "not_a_stack:make_stack")
     result.stdout.fnmatch_lines(["*the factory returned object, not a TradingStack*"])
+
+
+def _copy_example(pytester: pytest.Pytester, name: str) -> None:
+    for f in (BROKEN.parent / name).iterdir():
+        if f.suffix in (".py", ".ini"):
+            (pytester.path / f.name).write_text(f.read_text())
+
+
+def test_shipped_factory_example_is_certified_by_the_bundled_suite(pytester: pytest.Pytester) -> None:
+    """examples/stack_factory: a factory named in pytest.ini, no test file in the folder."""
+    _copy_example(pytester, "stack_factory")
+    result = pytester.runpytest("--stress-runbook", "-m", "stress", "-p", "no:cacheprovider", "-v")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-2000:]
+    result.stdout.fnmatch_lines(
+        ["*test_kill_switch_blocks_orders_keeps_positions_until_reset[[]my_stack[]] PASSED*"]
+    )
+    assert "[reference]" not in result.stdout.str()
+
+
+def test_shipped_fixture_example_runs_the_suite_on_its_own_parts(pytester: pytest.Pytester) -> None:
+    """examples/stack_fixtures: conftest.py overrides the governor and OMS; the suite runs on them."""
+    _copy_example(pytester, "stack_fixtures")
+    pytester.makeconftest(
+        (pytester.path / "conftest.py").read_text()
+        + "\n\n@pytest.fixture(autouse=True)\ndef _uses_override(trading_stack, oms):\n"
+        "    assert trading_stack.oms is oms and oms.backoff_cap_s == 2.0\n"
+    )
+    result = pytester.runpytest("-m", "stress", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=30)
