@@ -10,6 +10,7 @@ Python and in the core is measured per bar.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +38,18 @@ from pytest_stress.stack.model import (
     Side,
     SignalSide,
 )
+
+_RSS_EVERY_BARS = 100  # reading the process's memory costs ~20 us: not every bar
+
+
+def _rss_bytes() -> int:
+    """Resident memory of this process (Linux /proc; 0 where it cannot be read)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
 
 _FLAT_BOOK_UNDEFINED = ("var_multiple", "cvar_multiple", "position_delta_pct")
 
@@ -243,12 +256,23 @@ class BarHarness:
         stack.oms.heartbeat()  # collect the fills of the bar just replayed
         marks = {b.symbol: b.close for b in bars if np.isfinite(b.close)}
         self.marks = marks
+        monitor = stack.feed_monitor
         for bar in bars:
             stack.strategy.on_market_data(bar)
+            if monitor is not None and bar.is_finite():  # a NaN bar is no data: the silence goes on
+                monitor.on_bar(bar)
+        if monitor is not None:
+            monitor.check()
         snapshot = self._snapshot(marks, ts)
         stack.risk_governor.on_equity(snapshot.equity)
         positions = dict(stack.oms.positions())
-        for signal in stack.strategy.generate_signals(snapshot):
+        t0 = time.perf_counter()
+        signals = stack.strategy.generate_signals(snapshot)
+        if stack.resource_guard is not None:  # seed 001 scenario 5: signal time and memory, every bar
+            if res.bars % _RSS_EVERY_BARS == 0:
+                self._rss = _rss_bytes()
+            stack.resource_guard.observe(signal_seconds=time.perf_counter() - t0, memory_bytes=self._rss)
+        for signal in signals:
             res.signals += 1
             if signal.side is SignalSide.ABSTAIN:
                 res.abstentions += 1

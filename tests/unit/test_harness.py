@@ -76,3 +76,17 @@ def test_reference_strategy_abstains_until_it_has_200_bars(tmp_path):
     res = run_harness(SCENARIO, "reference", symbols=2, ticks_per_bar=1, log_dir=tmp_path)
     assert res.signals == 2 * (res.bars - 199)
     assert (tmp_path / "predictions.jsonl").exists()
+
+
+def test_the_stack_monitors_see_every_bar(tmp_path):
+    """The harness feeds the stack's feed monitor and resource guard: with a guard whose memory limit is
+    below any Python process, the memory alert of seed 001 scenario 5 fires during the replay."""
+
+    def tiny_memory(ctx):
+        ctx.options["resource_guard"] = {"memory_limit_bytes": 1024}
+        return make_momentum_stack(ctx)
+
+    res = _run(tmp_path, tiny_memory)
+    alerts = [e for e in res.events if e.type.value == "RESOURCE_ALERT"]
+    assert len(alerts) == 1  # once, not once per bar
+    assert not [e for e in res.events if e.type.value == "DATA_FEED_LOSS"]  # 100 ms ticks: no silence
