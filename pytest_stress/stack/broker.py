@@ -148,6 +148,7 @@ class MockBroker:
                 record.status,
                 filled_quantity=record.filled,
                 avg_price=record.notional / record.filled if record.filled > 0 else math.nan,
+                fee=record.filled * self.fee_per_unit,
             )
             return record.ack
 

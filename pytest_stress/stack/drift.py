@@ -117,6 +117,7 @@ class ReferenceDriftDetector:
             alert=bool(reasons),
             reasons=tuple(reasons),
             pause_trading=False,  # seed 001: "No automatic trading pause (requires human decision)"
+            model_age_days=age_days,
         )
         if reasons and self.bus is not None:
             self.bus.publish(

@@ -125,6 +125,7 @@ class BrokerAck:
     filled_quantity: float = 0.0
     avg_price: float = math.nan
     reject_reason: str = ""
+    fee: float = 0.0  # fees of the fills this ack reports (filled_quantity), in currency
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,7 @@ class DriftReport:
     alert: bool
     reasons: tuple[str, ...] = ()
     pause_trading: bool = False  # always False in the reference: the runbook requires a human decision
+    model_age_days: float = math.nan  # days since the model was trained, at ``as_of``
 
     def __getitem__(self, key: str) -> Any:  # the runbook reads drift_metrics['psi']
         return getattr(self, key)

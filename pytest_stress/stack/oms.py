@@ -168,8 +168,9 @@ class ReferenceOMS:
         if ack.filled_quantity > known + TOLERANCE and math.isfinite(ack.avg_price):
             delta = ack.filled_quantity - known
             ts = int(self.clock.now() * 1e9)
+            fee = ack.fee * delta / ack.filled_quantity  # the ack's fee covers all it reports filled
             self._record_fill(
-                Fill(order.client_order_id, order.symbol, order.side, delta, ack.avg_price, 0.0, ts)
+                Fill(order.client_order_id, order.symbol, order.side, delta, ack.avg_price, fee, ts)
             )
         status = ack.status if ack.status is not OrderStatus.PENDING else OrderStatus.SUBMITTED
         if status in _WORKING:

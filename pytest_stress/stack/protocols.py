@@ -62,7 +62,9 @@ class InferenceAdapter(Protocol):
     feature_names: Sequence[str]
 
     def prepare_features(self, features: Mapping[str, float]) -> Any:
-        """The model's input vector. Raises ``ValueError`` naming every NaN feature (seed 001)."""
+        """The model's input vector. Raises ``ValueError`` naming every NaN feature (seed 001).
+        ``features`` holds ``feature_names`` and may hold more (the reference adds ``close``, the price
+        level that scale-free ratios need)."""
 
     def predict(self, features: Mapping[str, float]) -> tuple[float, float]:
         """``(probability the price rises, confidence)``, both in 0..1."""
@@ -72,7 +74,8 @@ class InferenceAdapter(Protocol):
 class BrokerClient(Protocol):
     """The broker as the OMS sees it. ``submit_order`` raises ``TimeoutError`` or ``ConnectionError``
     when the broker cannot be reached; a repeated ``client_order_id`` must return the first answer,
-    never a second order."""
+    never a second order. What fills at submission is reported in the ack (``filled_quantity``,
+    ``avg_price``, ``fee``) and never again by ``poll_fills``, which reports only later fills."""
 
     @property
     def connection_state(self) -> ConnectionState: ...
@@ -133,6 +136,9 @@ class OMS(Protocol):
     def status(self) -> OMSStatus: ...
 
 
+OrderManagementSystem = OMS  # seed 001's name for it
+
+
 @dataclass(frozen=True)
 class GovernorStatus:
     kill_switch_active: bool
@@ -146,7 +152,9 @@ class RiskGovernor(Protocol):
     """Pre-trade checks, drawdown breakers (5 % strategy, 10 % portfolio) and the kill switch, which
     blocks every new order, keeps positions, and stays on until ``reset_circuit`` (seeds 001, 002)."""
 
-    def check_order(self, order: Order, portfolio: PortfolioSnapshot) -> RiskDecision: ...
+    def check_order(self, order: Order, portfolio: PortfolioSnapshot) -> RiskDecision:
+        """Approve or refuse before the order is sent; the strategy breaker applies to
+        ``order.strategy``; price checks compare with ``portfolio.marks``."""
 
     def on_equity(self, equity: float, *, strategy: str | None = None) -> None:
         """Mark the equity of one strategy (its breaker) or, with None, of the portfolio."""

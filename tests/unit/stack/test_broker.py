@@ -11,8 +11,11 @@ import math
 import pytest
 
 from pytest_stress.stack.broker import MockBroker
+from pytest_stress.stack.bus import EventBus
 from pytest_stress.stack.clock import SimClock
+from pytest_stress.stack.governor import ReferenceRiskGovernor
 from pytest_stress.stack.model import ConnectionState, Order, OrderStatus, OrderType, Side
+from pytest_stress.stack.oms import ReferenceOMS
 from pytest_stress.stack.protocols import BrokerClient
 
 
@@ -170,3 +173,14 @@ def test_market_order_without_a_price_is_rejected_with_a_reason():
 def test_invalid_settings_are_refused_at_construction(kwargs):
     with pytest.raises(ValueError, match="MockBroker"):
         MockBroker(**kwargs)
+
+
+def test_fees_of_fills_at_submission_reach_the_oms_book():
+    """A fill reported in the ack carries its fee, so the OMS's fills are net of the broker's fees."""
+    clock, bus = SimClock(), EventBus()
+    broker = MockBroker(clock=clock, prices={"SPY": 100.0}, fee_per_unit=0.01, partial_fill_ratio=0.5)
+    oms = ReferenceOMS(broker, ReferenceRiskGovernor(bus=bus, clock=clock), bus=bus, clock=clock)
+    oms.submit_order(Order("SPY", Side.BUY, 10.0))
+    oms.heartbeat()  # the other half fills on the next poll
+    assert sum(f.quantity for f in oms.fills()) == 10.0
+    assert sum(f.fee for f in oms.fills()) == pytest.approx(0.10)
