@@ -146,9 +146,15 @@ def _scenario_dirs(config: pytest.Config) -> list[Path]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    from pytest_stress.certify.session import PROMISE_PROPERTY, promise_of
+
     for item in items:
         if item.get_closest_marker("stress_scenario") or item.get_closest_marker("inject_failure"):
             item.add_marker(pytest.mark.stress)
+        if item.get_closest_marker("stress") is not None:
+            promise = promise_of(getattr(item, "obj", None))
+            if promise:  # the report shows what each stress test checks, from its docstring
+                item.user_properties.append((PROMISE_PROPERTY, promise))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

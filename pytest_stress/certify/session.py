@@ -20,6 +20,7 @@ from pytest_stress.certify.verdict import Verdict, decide
 from pytest_stress.errors import StressError
 
 RUN_PROPERTY = "pytest_stress.run"
+PROMISE_PROPERTY = "pytest_stress.promise"
 SCHEMA = "pytest-trading-stress/certification/v1"
 FORMATS = {"html": "certification.html", "json": "certification.json"}
 DEFAULT_DIR = Path("reports") / "stress"
@@ -58,6 +59,13 @@ def _scenario_ref(run: dict[str, Any]) -> str:
         return str(source.relative_to(Path.cwd()))
     except ValueError:
         return str(source)
+
+
+def promise_of(func: Any) -> str:
+    """The first paragraph of a test's docstring, on one line: what the test checks, for the report."""
+    doc = getattr(func, "__doc__", None) or ""
+    first = doc.strip().split("\n\n")[0].replace("``", "")  # reST literals read as plain text
+    return " ".join(first.split())[:500]
 
 
 def _now() -> str:
@@ -111,6 +119,8 @@ class CertificationSession:
         for key, value in getattr(report, "user_properties", ()):
             if key == RUN_PROPERTY and report.when == "teardown":
                 self.runs.append({"nodeid": nodeid, **value})
+            elif key == PROMISE_PROPERTY:
+                test["promise"] = str(value)
 
     @staticmethod
     def _outcome(report: Any) -> str:

@@ -358,3 +358,27 @@ def test_shipped_example_certifies_a_custom_book(pytester: pytest.Pytester) -> N
     assert run["initial_capital"] == 5_000_000
     assert run["gross_leverage"] == pytest.approx(1.2)
     assert run["certified"] is True
+
+
+def test_report_shows_what_each_stress_test_checks(pytester: pytest.Pytester) -> None:
+    """The first paragraph of a stress test's docstring is recorded as the promise it checks."""
+    pytester.makepyfile(
+        '''
+        import pytest
+
+        @pytest.mark.stress
+        def test_promise():
+            """Runbook: ``KILL_SWITCH`` blocks
+            every new order.
+
+            Details that stay out of the report."""
+
+        @pytest.mark.stress
+        def test_silent():
+            pass
+        '''
+    )
+    pytester.runpytest("--stress-report=json:c.json").assert_outcomes(passed=2)
+    tests = {t["nodeid"].rpartition("::")[2]: t for t in _report(pytester.path / "c.json")["tests"]}
+    assert tests["test_promise"]["promise"] == "Runbook: KILL_SWITCH blocks every new order."
+    assert "promise" not in tests["test_silent"]
