@@ -70,16 +70,32 @@ def _truncate(text: str, width: int) -> str:
     return text[: max(width - 3, 0)] + "..."
 
 
+def _duration(seconds: float) -> str:
+    """``60s``, ``45m``, ``6.5h``, ``5d3h``: the market's length at a glance."""
+    if seconds < 600:
+        return f"{seconds:g}s"
+    if seconds < 3 * 3600:
+        return f"{seconds / 60:.3g}m"
+    if seconds < 2 * 86_400:
+        return f"{seconds / 3600:.3g}h"
+    days, rest = divmod(round(seconds), 86_400)
+    return f"{days}d{round(rest / 3600)}h" if rest >= 1800 else f"{days}d"
+
+
 def _cmd_scenarios_list(args: argparse.Namespace) -> int:
     library = scenario_library(args.scenarios)
-    header = ("NAME", "STRESS", "SYMBOLS", "DURATION", "EXPECT", "DESCRIPTION")
+    if args.type:
+        library = [sc for sc in library if sc.type.value == args.type]
+    if args.tag:
+        library = [sc for sc in library if all(t in sc.tags for t in args.tag)]
+    header = ("NAME", "TYPE", "SYMBOLS", "DURATION", "SOURCE", "DESCRIPTION")
     rows = [
         (
             sc.name,
-            _stress_types(sc),
-            str(sc.market.symbols),
-            f"{sc.market.duration_s:g}s",
-            str(len(sc.expect)),
+            sc.type.value,
+            str(sc.market.symbols) if sc.market.historic is None or sc.market.historic.names else "file",
+            _duration(sc.market.duration_s) if sc.market.duration_s else "file",
+            sc.provenance_kind,
             sc.description,
         )
         for sc in library
@@ -93,7 +109,7 @@ def _cmd_scenarios_list(args: argparse.Namespace) -> int:
             row[1].ljust(widths[1]),
             row[2].rjust(widths[2]),
             row[3].rjust(widths[3]),
-            row[4].rjust(widths[4]),
+            row[4].ljust(widths[4]),
             _truncate(row[5], desc_width),
         ]
         print("  ".join(cells).rstrip())
@@ -129,6 +145,38 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         else:
             print(f"{path}: ok ({sc.name})")
     return status
+
+
+# --- ingest ---------------------------------------------------------------------------------------
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    columns: dict[str, str] = {}
+    for item in args.column:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise _Usage(f"--column wants FIELD=NAME (e.g. price=close), got {item!r}")
+        columns[key] = value
+    # Imported here: pandas and pyarrow are heavy and only this command needs them.
+    from pytest_stress.market.historic import ingest
+
+    report, sha = ingest(
+        args.input,
+        args.out,
+        columns=columns,
+        tz=args.tz,
+        spread_bps=args.spread_bps,
+        max_gap_s=args.max_gap_s,
+    )
+    print(f"{args.input}: data quality")
+    for line in report.lines():
+        print(f"  {line}")
+    print(
+        f"wrote {args.out} (sorted by time; duplicates, NaNs and crossed books kept for the replay to flag)"
+    )
+    print(f"dataset version: sha256 {sha}")
+    print(f"pin it in a scenario: market: {{source: historic, path: {args.out}, sha256: {sha}}}")
+    return EXIT_OK if report.clean or not args.strict else EXIT_NO_GO
 
 
 # --- run ------------------------------------------------------------------------------------------
@@ -294,8 +342,18 @@ def build_parser() -> argparse.ArgumentParser:
     p_list = scen_sub.add_parser(
         "list",
         help="table of every library scenario",
-        description="One row per scenario: name, stress types, symbols, market duration in seconds, "
-        "number of expect: lines, description.",
+        description="One row per scenario: name, type, symbols, market duration, where the market comes "
+        "from (synthetic, reconstruction, historic, dataset), description.",
+    )
+    p_list.add_argument(
+        "--type", metavar="TYPE", default=None, help="only scenarios of this type (seed 003 types)"
+    )
+    p_list.add_argument(
+        "--tag",
+        metavar="TAG",
+        action="append",
+        default=[],
+        help="only scenarios carrying TAG (repeat: all of them)",
     )
     _add_scenario_dirs(p_list)
     p_list.set_defaults(func=_cmd_scenarios_list)
@@ -316,6 +374,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_val.add_argument("files", metavar="FILE", nargs="+", help="scenario YAML file")
     p_val.set_defaults(func=_cmd_validate)
+
+    p_ing = sub.add_parser(
+        "ingest",
+        help="convert CSV ticks or bars to Parquet and report their quality",
+        description="Read INPUT (CSV or Parquet; one row per timestamp and symbol), check it (order, duplicates, "
+        "NaNs, gaps, crossed books), write a time-sorted Parquet file and print its SHA-256 - the dataset "
+        "version a scenario can pin. Exit 0, or 1 with --strict when the data has problems, 2 on bad input.",
+    )
+    p_ing.add_argument("input", metavar="INPUT", help="CSV or Parquet file")
+    p_ing.add_argument("--out", metavar="OUT.parquet", required=True, help="Parquet file to write")
+    p_ing.add_argument(
+        "--column",
+        metavar="FIELD=NAME",
+        action="append",
+        default=[],
+        help="the file's column for FIELD (timestamp, symbol, bid, ask, price, volume, funding_rate); "
+        "default: common names (time, ticker, close, size, ...)",
+    )
+    p_ing.add_argument(
+        "--tz",
+        default="UTC",
+        help="time zone of timestamps written without one (default UTC), e.g. America/New_York",
+    )
+    p_ing.add_argument(
+        "--spread-bps",
+        type=float,
+        default=1.0,
+        metavar="BPS",
+        help="quoted spread around a price when the file has no bid and ask, in bps (default 1)",
+    )
+    p_ing.add_argument(
+        "--max-gap-s",
+        type=float,
+        default=None,
+        metavar="S",
+        help="a pause longer than S seconds between rows is a gap (default: 5x the median step)",
+    )
+    p_ing.add_argument("--strict", action="store_true", help="exit 1 when the data has any quality problem")
+    p_ing.set_defaults(func=_cmd_ingest)
 
     p_run = sub.add_parser(
         "run",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_stress.errors import Problem, ScenarioError, ScenarioNotFound
+from pytest_stress.errors import Problem, ReplayError, ScenarioError, ScenarioNotFound
 from pytest_stress.metrics import METRICS
 from pytest_stress.schema import (
     INVALID,
@@ -30,7 +30,7 @@ from pytest_stress.schema import (
     read_yaml,
 )
 from pytest_stress.specs.execution import ExecutionSpec, parse_execution
-from pytest_stress.specs.market import MAX_CELLS, MAX_SYMBOLS, MarketSpec, parse_market
+from pytest_stress.specs.market import MAX_CELLS, MAX_SYMBOLS, MarketSpec, market_to_dict, parse_market
 from pytest_stress.specs.risk import RiskSpec, parse_risk
 from pytest_stress.specs.stresses import STRESS_PARAMS, StressSpec, check_against_market, parse_stresses
 
@@ -40,6 +40,41 @@ class OnBreach(str, enum.Enum):
 
     KILL_SWITCH = "kill_switch"  # record the breach and fire the kill switch (seed 002: KILL_SWITCH)
     RECORD = "record"  # record the breach only
+
+
+class ScenarioType(str, enum.Enum):
+    """Seed 003's scenario types; ``get_by_type`` selects library scenarios by them."""
+
+    HISTORIC_REPLAY = "historic_replay"
+    FLASH_CRASH = "flash_crash"
+    VOLATILITY_SPIKE = "volatility_spike"
+    LIQUIDITY_DROP = "liquidity_drop"
+    SPREAD_EXPLOSION = "spread_explosion"
+    DEPTH_COLLAPSE = "depth_collapse"
+    DATA_CORRUPTION = "data_corruption"
+    CORRELATION_BREAKDOWN = "correlation_breakdown"
+    PUMP_AND_DUMP = "pump_and_dump"
+    GAP = "gap"
+    MIXED_CUSTOM = "mixed_custom"
+    EXECUTION_STRESS = "execution_stress"  # the exchange misbehaves (latency, rejects), the market does not
+    SYSTEM_FAULT = "system_fault"  # a fault of the stack or its infrastructure over a calm market
+    LOAD = "load"  # decision flood
+
+
+PROVENANCE_KINDS = ("synthetic", "reconstruction", "historic", "dataset")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a scenario's market comes from, for the report: a reconstruction lists the facts it is pinned
+    to and their sources, and says where the seed's window differs from the record."""
+
+    kind: str
+    event: str = ""
+    window_utc: tuple[str, ...] = ()
+    facts: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    notes: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,10 +123,36 @@ class Scenario:
     risk: RiskSpec = field(default_factory=RiskSpec)
     tags: tuple[str, ...] = ()
     source: str = "<memory>"
+    declared_type: ScenarioType | None = None
+    provenance: Provenance | None = None
+
+    @property
+    def type(self) -> ScenarioType:
+        """The ``type:`` given in the file, else read off the market and the stresses: a replay of data
+        (reconstruction, historic, dataset) is HISTORIC_REPLAY, one stress kind is that kind, several are
+        MIXED_CUSTOM, none is SYSTEM_FAULT (a calm market for a fault of the stack)."""
+        if self.declared_type is not None:
+            return self.declared_type
+        if self.market.source != "synthetic":
+            return ScenarioType.HISTORIC_REPLAY
+        kinds = {s.type for s in self.stress}
+        if len(kinds) == 1:
+            return ScenarioType(kinds.pop())
+        return ScenarioType.MIXED_CUSTOM if kinds else ScenarioType.SYSTEM_FAULT
+
+    @property
+    def provenance_kind(self) -> str:
+        """ "reconstruction", "historic", "dataset" or "synthetic": how the report labels the run."""
+        return self.provenance.kind if self.provenance is not None else self.market.source
 
     def with_overrides(self, *, symbols: int | None = None, seed: int | None = None) -> Scenario:
         """The same scenario on another symbol count or seed (``--symbols``, ``--stress-seed``)."""
         market = self.market
+        if symbols is not None and int(symbols) != market.symbols and market.fixed_symbols:
+            raise ReplayError(
+                f"{self.name}: a {market.source} market has a fixed set of {market.symbols} symbols; "
+                "the symbol count cannot be overridden (drop --symbols)"
+            )
         if symbols is not None:
             market = dataclasses.replace(market, symbols=int(symbols))
         if seed is not None:
@@ -107,12 +168,15 @@ class Scenario:
         for e in self.expect:
             bounds = {k: getattr(e, k) for k in ("min", "max", "equals") if getattr(e, k) is not None}
             expect[e.metric] = bounds
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "description": self.description,
-            "market": {
-                k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self.market).items()
-            },
+        }
+        if self.declared_type is not None:
+            out["type"] = self.declared_type.value
+        return {
+            **out,
+            "market": market_to_dict(self.market),
             "portfolio": dataclasses.asdict(self.portfolio),
             "stress": [{"type": s.type, **s.params} for s in self.stress],
             "execution": dataclasses.asdict(self.execution),
@@ -120,7 +184,21 @@ class Scenario:
             "expect": expect,
             "on_breach": self.on_breach.value,
             "tags": list(self.tags),
+            **({"provenance": _provenance_dict(self.provenance)} if self.provenance is not None else {}),
         }
+
+
+def _provenance_dict(p: Provenance) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": p.kind}
+    if p.event:
+        out["event"] = p.event
+    if p.window_utc:
+        out["window_utc"] = list(p.window_utc)
+    out["facts"] = list(p.facts)
+    out["sources"] = list(p.sources)
+    if p.notes:
+        out["notes"] = p.notes
+    return out
 
 
 # --- schema ---------------------------------------------------------------------------------------
@@ -141,6 +219,27 @@ def _parse_portfolio(chk: Checker, path: KeyPath, raw: Any) -> PortfolioSpec | A
     if values is None or INVALID in values.values():
         return INVALID
     return PortfolioSpec(**values)
+
+
+PROVENANCE_FIELDS: dict[str, Spec] = {
+    "kind": Choice(options=PROVENANCE_KINDS),
+    "event": Text(default=""),
+    "window_utc": TextList(default=()),
+    "facts": TextList(default=()),
+    "sources": TextList(default=()),
+    "notes": Text(default=""),
+}
+
+
+def _parse_provenance(chk: Checker, path: KeyPath, raw: Any) -> Provenance | Any:
+    values = chk.mapping(path, raw, PROVENANCE_FIELDS)
+    if values is None or INVALID in values.values():
+        return INVALID
+    if values["kind"] != "synthetic" and not values["sources"]:
+        return chk.fail(path, f"a {values['kind']} provenance must name its sources (sources: [...])")
+    if len(values["window_utc"]) not in (0, 2):
+        return chk.fail((*path, "window_utc"), "expected [start, end] as two ISO times")
+    return Provenance(**values)
 
 
 def _parse_expect(chk: Checker, path: KeyPath, raw: Any) -> tuple[Expectation, ...] | Any:
@@ -180,6 +279,8 @@ SCENARIO_FIELDS: dict[str, Spec] = {
     "risk": Custom(fn=parse_risk, what="a risk mapping", default=RiskSpec()),
     "on_breach": Choice(options=tuple(o.value for o in OnBreach), default=OnBreach.KILL_SWITCH.value),
     "tags": TextList(default=()),
+    "type": Choice(options=tuple(t.value for t in ScenarioType), default=None),
+    "provenance": Custom(fn=_parse_provenance, what="a provenance mapping", default=None),
 }
 
 
@@ -190,10 +291,26 @@ def parse_scenario(data: Any, lines: Mapping[KeyPath, int], source: str) -> Scen
     if values is None:
         chk.raise_if_any()
     assert values is not None
-    if values["market"] is not INVALID and values["stress"] is not INVALID:
+    data_unread = values["market"] is not INVALID and values["market"].historic is not None
+    if data_unread and values["market"].duration_s == 0:
+        pass  # a historic market without a window: its length is known, and its stresses checked, at load time
+    elif values["market"] is not INVALID and values["stress"] is not INVALID:
         check_against_market(chk, values["market"], values["stress"])
+    market, prov = values["market"], values["provenance"]
+    if (
+        market is not INVALID
+        and prov not in (None, INVALID)
+        and market.source != "synthetic"
+        and prov.kind != market.source
+    ):
+        chk.fail(
+            ("provenance", "kind"),
+            f"'{prov.kind}' but the market's source is '{market.source}'; the report labels the run by it",
+        )
     chk.raise_if_any()
     values["on_breach"] = OnBreach(values["on_breach"])
+    kind = values.pop("type")
+    values["declared_type"] = ScenarioType(kind) if kind is not None else None
     return Scenario(source=source, **values)
 
 
@@ -222,12 +339,33 @@ def bundled_dir() -> Path:
 
 
 def _library_files(extra_dirs: Iterable[str | Path]) -> dict[str, Path]:
-    """Scenario name -> file; a directory given later shadows a name from an earlier one."""
+    """Scenario name -> file.
+
+    A name defined twice is an error naming both files - two files in one directory (``x.yaml`` and
+    ``x.yml``), or two of the ``--stress-scenarios`` directories - except that a user directory may
+    shadow a bundled scenario on purpose (the documented way to adapt one to your book).
+    """
     files: dict[str, Path] = {}
-    for d in (bundled_dir(), *map(Path, extra_dirs)):
+    bundled = bundled_dir()
+    for d in (bundled, *map(Path, extra_dirs)):
         if not d.is_dir():
             raise ScenarioNotFound(f"{d}: scenario directory does not exist")
         for f in sorted([*d.glob("*.yaml"), *d.glob("*.yml")]):
+            first = files.get(f.stem)
+            if first is not None and first.resolve() == f.resolve():
+                continue  # the same directory given twice
+            if first is not None and not (first.parent == bundled and d != bundled):
+                raise ScenarioError(
+                    [
+                        Problem(
+                            str(f),
+                            1,
+                            "name",
+                            f"duplicate scenario name '{f.stem}': also defined by {first}; "
+                            "rename or remove one of the two files",
+                        )
+                    ]
+                )
             files[f.stem] = f
     return files
 
@@ -281,6 +419,46 @@ def load_scenario(name_or_path: str | Path, extra_dirs: Iterable[str | Path] = (
     return load_scenario_file(files[text])
 
 
+def get_by_type(kind: ScenarioType | str, extra_dirs: Iterable[str | Path] = ()) -> list[Scenario]:
+    """Library scenarios of one type (seed 003: ``ScenarioLibrary.get_by_type(ScenarioType.FLASH_CRASH)``)."""
+    wanted = ScenarioType(kind)
+    return [sc for sc in scenario_library(extra_dirs) if sc.type is wanted]
+
+
+def get_by_tags(*tags: str, extra_dirs: Iterable[str | Path] = (), match: str = "all") -> list[Scenario]:
+    """Library scenarios carrying every tag given (``match="any"``: at least one of them)."""
+    if match not in ("all", "any"):
+        raise ValueError(f"match must be 'all' or 'any', got {match!r}")
+    test = all if match == "all" else any
+    return [sc for sc in scenario_library(extra_dirs) if test(t in sc.tags for t in tags)]
+
+
+class _LibraryMeta(type):
+    def __getattr__(cls, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name not in library_names():
+            raise AttributeError(f"ScenarioLibrary has no scenario named {name!r}")
+        return lambda: load_scenario(name)
+
+
+class ScenarioLibrary(metaclass=_LibraryMeta):
+    """Seed 003's face over the bundled library: ``ScenarioLibrary.btc_flash_crash_2021()``,
+    ``ScenarioLibrary.get_all()``, ``ScenarioLibrary.get_by_type(ScenarioType.FLASH_CRASH)``."""
+
+    @staticmethod
+    def get_all(extra_dirs: Iterable[str | Path] = ()) -> list[Scenario]:
+        return scenario_library(extra_dirs)
+
+    @staticmethod
+    def get_by_type(kind: ScenarioType | str, extra_dirs: Iterable[str | Path] = ()) -> list[Scenario]:
+        return get_by_type(kind, extra_dirs)
+
+    @staticmethod
+    def get_by_tags(*tags: str, extra_dirs: Iterable[str | Path] = (), match: str = "all") -> list[Scenario]:
+        return get_by_tags(*tags, extra_dirs=extra_dirs, match=match)
+
+
 __all__ = [
     "MAX_CELLS",
     "MAX_SYMBOLS",
@@ -290,10 +468,15 @@ __all__ = [
     "MarketSpec",
     "OnBreach",
     "PortfolioSpec",
+    "Provenance",
     "RiskSpec",
     "Scenario",
     "ScenarioError",
+    "ScenarioLibrary",
+    "ScenarioType",
     "StressSpec",
+    "get_by_tags",
+    "get_by_type",
     "library_names",
     "load_scenario",
     "scenario_library",

@@ -52,14 +52,21 @@ def read_yaml(text: str, source: str) -> tuple[Any, dict[KeyPath, int]]:
 
     Duplicate keys are an error (PyYAML would silently keep the last one).
     """
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.YAMLError as exc:  # a control character the YAML reader refuses outright
+        raise ScenarioError([Problem(source, 1, "", f"invalid YAML: {exc}".replace("\n", " "))]) from None
     try:
         node = loader.get_single_node()
         if node is None:
             raise ScenarioError([Problem(source, 1, "", "the file is empty")])
         lines: dict[KeyPath, int] = {(): node.start_mark.line + 1}
         problems: list[Problem] = []
-        data = _build(loader, node, (), lines, problems, source)
+        data = _build(loader, node, (), lines, problems, source, _Budget())
+    except RecursionError:
+        raise ScenarioError(
+            [Problem(source, 1, "", "the document is nested too deeply to be a scenario")]
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = exc.problem or exc.context or "unreadable YAML"
@@ -71,12 +78,29 @@ def read_yaml(text: str, source: str) -> tuple[Any, dict[KeyPath, int]]:
         line = mark.line + 1 if mark is not None else 1
         raise ScenarioError([Problem(source, line, "", f"invalid YAML: {what}")]) from None
     except yaml.YAMLError as exc:
-        raise ScenarioError([Problem(source, 1, "", f"invalid YAML: {exc}")]) from None
+        what = " ".join(str(exc).split())
+        raise ScenarioError([Problem(source, 1, "", f"invalid YAML: {what}")]) from None
     finally:
         loader.dispose()
     if problems:
         raise ScenarioError(problems)
     return data, lines
+
+
+# A scenario has a few hundred values; a document that expands to more through aliases (a "billion laughs"
+# YAML bomb: each alias repeating the one before ten times) is refused before it is expanded any further.
+MAX_VALUES = 100_000
+MAX_DEPTH = 64
+
+
+@dataclass
+class _Budget:
+    left: int = MAX_VALUES
+    open: set[int] = field(default_factory=set)  # nodes being built: an alias back to one is a cycle
+
+
+def _refuse(source: str, node: yaml.Node, message: str) -> ScenarioError:
+    return ScenarioError([Problem(source, node.start_mark.line + 1, "", message)])
 
 
 def _build(
@@ -86,7 +110,19 @@ def _build(
     lines: dict[KeyPath, int],
     problems: list[Problem],
     source: str,
+    budget: _Budget,
 ) -> Any:
+    budget.left -= 1
+    if budget.left < 0:
+        raise _refuse(
+            source,
+            node,
+            f"the document expands to more than {MAX_VALUES:,} values (nested aliases?); refused",
+        )
+    if len(path) > MAX_DEPTH:
+        raise _refuse(source, node, f"values nested more than {MAX_DEPTH} levels deep; refused")
+    if id(node) in budget.open:
+        raise _refuse(source, node, "an alias refers to a value that contains it (a cycle); refused")
     plain = _PLAIN_TAGS.get(type(node))
     if plain is not None and node.tag != plain:
         # the walk below builds mappings and lists itself, so a tag such as !!python/object would be
@@ -96,8 +132,11 @@ def _build(
         )
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
+        budget.open.add(id(node))
         for knode, vnode in node.value:
-            key = loader.construct_object(knode, deep=True)
+            if not isinstance(knode, yaml.ScalarNode):
+                raise _refuse(source, knode, "a key must be plain text, not a list or a mapping")
+            key = _scalar(loader, knode, source)
             kpath = (*path, key)
             if key in out:
                 problems.append(
@@ -110,15 +149,30 @@ def _build(
                 )
                 continue
             lines[kpath] = knode.start_mark.line + 1
-            out[key] = _build(loader, vnode, kpath, lines, problems, source)
+            out[key] = _build(loader, vnode, kpath, lines, problems, source, budget)
+        budget.open.discard(id(node))
         return out
     if isinstance(node, yaml.SequenceNode):
         items = []
+        budget.open.add(id(node))
         for i, item in enumerate(node.value):
             lines[(*path, i)] = item.start_mark.line + 1
-            items.append(_build(loader, item, (*path, i), lines, problems, source))
+            items.append(_build(loader, item, (*path, i), lines, problems, source, budget))
+        budget.open.discard(id(node))
         return items
-    return loader.construct_object(node, deep=True)
+    return _scalar(loader, node, source)
+
+
+def _scalar(loader: yaml.SafeLoader, node: yaml.Node, source: str) -> Any:
+    try:
+        value = loader.construct_object(node, deep=True)
+    except (ValueError, OverflowError) as exc:  # e.g. a date such as 2020-02-30
+        raise _refuse(source, node, f"invalid value {node.value!r}: {exc}") from None
+    try:
+        hash(value)
+    except TypeError:
+        raise _refuse(source, node, "a key must be plain text") from None
+    return value
 
 
 @dataclass

@@ -11,6 +11,8 @@ from typing import Any
 from pytest_stress.metrics import METRICS
 from pytest_stress.scenario import Expectation
 
+_SLACK = 1e-9  # relative tolerance of a bound against float rounding, far below any meaningful difference
+
 
 class CheckStatus(str, enum.Enum):
     PASSED = "passed"
@@ -85,7 +87,13 @@ def evaluate(
             ok = bool(value) == e.equals
         else:
             v = float(value)
-            ok = not math.isnan(v) and (e.max is None or v <= e.max) and (e.min is None or v >= e.min)
+            # a bound reached exactly must hold even when the measurement carries float noise in its last
+            # digits (a clamp to 0.5 measured as 0.5000000000000001)
+            ok = (
+                not math.isnan(v)
+                and (e.max is None or v <= e.max + _SLACK * max(1.0, abs(e.max)))
+                and (e.min is None or v >= e.min - _SLACK * max(1.0, abs(e.min)))
+            )
         status = CheckStatus.PASSED if ok else CheckStatus.FAILED
         out.append(Check(scenario, e.metric, e.threshold_text(), value, status, unit))
     return tuple(out)

@@ -196,7 +196,8 @@ def _run_card(r: dict[str, Any]) -> str:
         for b in r["breaches"]
     )
     return (
-        f'<div class="run"><h3>{esc(r["scenario"])}</h3>'
+        f'<div class="run"><h3>{esc(r["scenario"])}{_market_label(r)}</h3>'
+        f"{_market_origin(r)}"
         f'<div class="meta">{esc(r["nodeid"])} &middot; seed {int(r["seed"])} &middot; {int(r["symbols"])} symbols '
         f"&middot; {int(r['n_ticks'])} ticks of {int(r['tick_ms'])} ms &middot; replay {r['runtime_ms']:.1f} ms "
         f"&middot; stresses: {stresses}</div>"
@@ -212,6 +213,32 @@ def _run_card(r: dict[str, Any]) -> str:
         + _controls(r)
         + "</div>"
     )
+
+
+def _market_label(r: dict[str, Any]) -> str:
+    """A pill saying the market was not synthetic: "reconstruction" (pinned to published facts), "historic"
+    (the user's data) or "dataset" (real data shipped by a package)."""
+    kind = (r.get("provenance") or {}).get("kind")
+    if kind in (None, "synthetic"):
+        return ""
+    return " " + _pill("info", str(kind))
+
+
+def _market_origin(r: dict[str, Any]) -> str:
+    """One line under a non-synthetic run: the event and its sources, or the dataset version (content hash)."""
+    p = r.get("provenance") or {}
+    parts = []
+    if p.get("kind") == "reconstruction":
+        parts.append("calibrated reconstruction, not vendor ticks")
+    if p.get("event"):
+        parts.append(esc(p["event"]))
+    if p.get("window_utc"):
+        parts.append("window " + " &ndash; ".join(esc(w) for w in p["window_utc"]) + " UTC")
+    if p.get("dataset_sha256"):
+        parts.append(f"dataset version sha256:{esc(str(p['dataset_sha256'])[:16])}")
+    if p.get("sources"):
+        parts.append("sources: " + "; ".join(esc(x) for x in p["sources"]))
+    return f'<div class="meta">{" &middot; ".join(parts)}</div>' if parts else ""
 
 
 # Replay metrics shown under each run (name, label, unit); absent from older result files: skipped.
@@ -325,7 +352,9 @@ def _tests_table(tests: list[dict[str, Any]]) -> str:
     if not tests:
         return '<p class="sub">No test marked <code>stress</code> ran.</p>'
     rows = "".join(
-        f'<tr><td class="id"><code>{esc(t["nodeid"])}</code></td><td>{_pill(t["outcome"])}</td>'
+        f'<tr><td class="id"><code>{esc(t["nodeid"])}</code>'
+        + (f'<div class="sub">{esc(t["promise"])}</div>' if t.get("promise") else "")
+        + f"</td><td>{_pill(t['outcome'])}</td>"
         f'<td class="num">{t["duration_s"]:.2f} s</td><td>{esc(t.get("message", ""))}</td></tr>'
         for t in tests
     )

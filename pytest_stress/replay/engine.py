@@ -8,6 +8,7 @@ any chunk size.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from pytest_stress.replay.session import OrderSchedule, ReplayOutput, ReplaySess
 from pytest_stress.replay.transforms import AppliedStress, StressCarry, apply_stresses
 from pytest_stress.scenario import MAX_CELLS, MAX_SYMBOLS, OnBreach, Scenario, load_scenario
 from pytest_stress.specs.execution import ExecutionSpec
+from pytest_stress.specs.market import MarketSpec
 from pytest_stress.specs.risk import RiskSpec
 
 # Independent random streams spawned from the scenario seed (child i does not depend on how many exist).
@@ -108,6 +110,16 @@ def run_scenario(
     """
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     sc = sc.with_overrides(symbols=symbols, seed=seed)
+    preloaded = None
+    if sc.market.historic is not None:
+        # a data-backed market's symbols and length are known once its file is read
+        from pytest_stress.market import historic
+        from pytest_stress.specs.historic import with_data
+
+        preloaded = historic.load_market(sc.market)
+        market = with_data(sc.market, preloaded[0].n_ticks, preloaded[0].n_symbols)
+        historic.check_stresses(sc, market)
+        sc = dataclasses.replace(sc, market=market)
     market = sc.market
     if not 1 <= market.symbols <= MAX_SYMBOLS:
         raise ReplayError(f"{sc.name}: symbols must be between 1 and {MAX_SYMBOLS:,}, got {market.symbols}")
@@ -129,17 +141,22 @@ def run_scenario(
     started = time.perf_counter_ns()
     rng = _streams(market.seed)
     applied_box: list[tuple[AppliedStress, ...]] = []
-    if chunk_ticks is None:
-        calm, symbol_params = synthetic_frame(market, rng[_STREAM_MARKET])
-        frame, applied = apply_stresses(calm, market, sc.stress, rng[_STREAM_MARKET])
-        applied_box.append(applied)
-        pairs: Iterator[tuple[MarketFrame, MarketFrame]] = iter(((calm, frame),))
+    if chunk_ticks is not None and chunk_ticks < 1:
+        raise ReplayError(f"{sc.name}: chunk_ticks must be at least 1, got {chunk_ticks}")
+    if chunk_ticks is None or market.source != "synthetic":
+        # data and reconstructions are built whole (a bridge needs its later pins), then cut into chunks
+        calm, symbol_params = preloaded or market_frame(market, rng[_STREAM_MARKET])
+        if chunk_ticks is None:
+            frame, applied = apply_stresses(calm, market, sc.stress, rng[_STREAM_MARKET])
+            applied_box.append(applied)
+            pairs: Iterator[tuple[MarketFrame, MarketFrame]] = iter(((calm, frame),))
+        else:
+            chunks = (calm.rows(lo, lo + chunk_ticks) for lo in range(0, calm.n_ticks, chunk_ticks))
+            pairs = _stressed_chunks(sc, chunks, rng[_STREAM_MARKET], applied_box)
     else:
-        if chunk_ticks < 1:
-            raise ReplayError(f"{sc.name}: chunk_ticks must be at least 1, got {chunk_ticks}")
         generator = synthetic.SyntheticMarket(market, rng[_STREAM_MARKET])
         symbol_params = generator.params
-        pairs = _stressed_chunks(sc, generator, rng[_STREAM_MARKET], int(chunk_ticks), applied_box)
+        pairs = _stressed_chunks(sc, generator.chunks(int(chunk_ticks)), rng[_STREAM_MARKET], applied_box)
     # the pre-stress baselines need the calm market's first BASELINE_TICKS rows before the replay starts
     head: list[tuple[MarketFrame, MarketFrame]] = []
     for pair in pairs:
@@ -186,7 +203,9 @@ def run_scenario(
             session.feed(stressed)
     out = session.output()
     runtime_ms = (time.perf_counter_ns() - started) / 1e6
-    return _result(sc, book, out, applied_box[0], var_1d, cvar_1d, tail, runtime_ms, chunk_ticks)
+    return _result(
+        sc, book, out, applied_box[0], var_1d, cvar_1d, tail, runtime_ms, chunk_ticks, dict(calm0.provenance)
+    )
 
 
 def live_limits(sc: Scenario) -> dict[str, float]:
@@ -201,22 +220,57 @@ def live_limits(sc: Scenario) -> dict[str, float]:
     return limits
 
 
+def market_frame(market: MarketSpec, rng: np.random.Generator) -> tuple[MarketFrame, synthetic.SymbolParams]:
+    """The unstressed market of ``market`` and the per-symbol parameters behind its VaR history: the seeded
+    generator, the generator pinned to a reconstruction, or the user's data (``historic``/``dataset``)."""
+    if market.historic is not None:
+        from pytest_stress.market import historic
+
+        return historic.load_market(market)
+    calm, params = synthetic_frame(market, rng)
+    if market.source == "reconstruction":
+        from pytest_stress.market import reconstruct
+
+        calm = reconstruct.pin(calm, market)
+    return calm, params
+
+
 def _stressed_chunks(
     sc: Scenario,
-    generator: synthetic.SyntheticMarket,
+    chunks: Iterator[MarketFrame],
     rng: np.random.Generator,
-    chunk_ticks: int,
     applied_box: list[tuple[AppliedStress, ...]],
 ) -> Iterator[tuple[MarketFrame, MarketFrame]]:
     """(calm, stressed) chunk by chunk: the market helper's chunks (bit-identical to the whole frame) and one
     StressCarry through all of them (transforms work in global ticks), so the replay sees what it would
     see on the whole session, with memory that depends on the chunk only."""
     carry = StressCarry()
-    for calm in generator.chunks(chunk_ticks):
+    for calm in chunks:
         frame, applied = apply_stresses(calm, sc.market, sc.stress, rng, carry)
         if not applied_box:
             applied_box.append(applied)
         yield calm, frame
+
+
+def _data_provenance(sc: Scenario, market_info: dict[str, object]) -> dict[str, object]:
+    """What the report shows of the market's origin: a reconstruction's event, window and sources; the
+    content hash of the user's data (the dataset version)."""
+    out: dict[str, object] = {
+        k: market_info[k]
+        for k in ("start_utc", "dataset_sha256", "dataset_path", "dataset")
+        if k in market_info
+    }
+    p = sc.provenance
+    if p is not None:
+        out.update(
+            {
+                "event": p.event,
+                "window_utc": list(p.window_utc),
+                "sources": list(p.sources),
+                "facts": list(p.facts),
+            }
+        )
+    return out
 
 
 def _result(
@@ -229,6 +283,7 @@ def _result(
     tail: dict[str, float],
     runtime_ms: float,
     chunk_ticks: int | None,
+    market_info: dict[str, object],
 ) -> ScenarioResult:
     market = sc.market
     measured = measure(out)
@@ -279,6 +334,8 @@ def _result(
         provenance={
             "seed": market.seed,
             "market": market.source,
+            "kind": sc.provenance_kind,
+            **_data_provenance(sc, market_info),
             "symbols": market.symbols,
             "transforms": [s.type for s in sc.stress],
             "chunk_ticks": chunk_ticks,

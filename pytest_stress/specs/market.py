@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_stress.schema import INVALID, Checker, Choice, Custom, Flag, KeyPath, Num, Range, Spec, dotted
+from pytest_stress.specs.reconstruction import ReconstructionSpec, parse_reconstruction
 
 # A market frame above this many cells (ticks x symbols) is refused before any memory is taken:
 # 50M cells is 400 MB per float64 field. An L2 book counts ticks x symbols x levels against the same limit.
@@ -20,6 +21,9 @@ MAX_DEPTH_LEVELS = 50
 # Asset classes a market may hold (MarketFrame checks its symbols against this list too).
 ASSET_CLASSES = ("equity", "fx", "crypto_perp", "future")
 TAILS = ("normal", "student_t")
+# Where the ticks come from: the seeded generator; the generator pinned to an event's published facts
+# (``reconstruction:``); the user's own file (``historic``); a dataset shipped by a package (``dataset``).
+SOURCES = ("synthetic", "reconstruction", "historic", "dataset")
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,13 @@ class MarketSpec:
     round_to_tick: bool = False
     asset_class: str = "equity"
     funding_interval_s: float = 28_800.0
+    reconstruction: ReconstructionSpec | None = None
+    historic: object | None = None  # pytest_stress.specs.historic.HistoricSpec / DatasetSpec
+
+    @property
+    def fixed_symbols(self) -> bool:
+        """True when the market's symbols are given by its data, so ``--symbols`` cannot change them."""
+        return self.source != "synthetic"
 
     @property
     def n_ticks(self) -> int:
@@ -105,7 +116,7 @@ def _parse_matrix(chk: Checker, path: KeyPath, raw: Any) -> tuple[tuple[float, .
 _DEFAULT_CORRELATION = 0.5
 
 MARKET_FIELDS: dict[str, Spec] = {
-    "source": Choice(options=("synthetic",)),
+    "source": Choice(options=("synthetic", "reconstruction")),
     "symbols": Num(lo=1, hi=MAX_SYMBOLS, integer=True, default=100),
     "duration_s": Num(lo=0, lo_open=True, hi=7 * 86_400),
     "tick_ms": Num(lo=1, hi=3_600_000, integer=True, default=100),
@@ -129,20 +140,67 @@ MARKET_FIELDS: dict[str, Spec] = {
     "round_to_tick": Flag(default=False),
     "asset_class": Choice(options=ASSET_CLASSES, default="equity"),
     "funding_interval_s": Num(lo=0.0, lo_open=True, hi=7 * 86_400, default=28_800.0),
+    # validated in parse_market, which knows duration_s by then
+    "reconstruction": Custom(fn=lambda chk, path, raw: raw, what="an event reconstruction", default=None),
 }
 
 
+def market_to_dict(spec: MarketSpec) -> dict[str, Any]:
+    """The YAML shape of a market, defaults filled in (``scenarios show``; loads back unchanged)."""
+    if spec.historic is not None:
+        data = spec.historic.to_dict()  # type: ignore[attr-defined]
+        return {
+            "source": spec.source,
+            **data,
+            "tick_ms": spec.tick_ms,
+            "asset_class": spec.asset_class,
+            "seed": spec.seed,
+        }
+    out: dict[str, Any] = {}
+    for key in MARKET_FIELDS:
+        value = getattr(spec, key)
+        if key == "reconstruction":
+            if value is not None:
+                out[key] = value.to_dict()
+            continue
+        if isinstance(value, tuple):
+            value = [list(v) if isinstance(v, tuple) else v for v in value]
+        out[key] = value
+    return out
+
+
 def parse_market(chk: Checker, path: KeyPath, raw: Any) -> MarketSpec | Any:
-    if isinstance(raw, dict) and raw.get("source") == "historic":
-        return chk.fail(
-            (*path, "source"),
-            "historic market data is not supported by this version yet; use source: synthetic",
-        )
+    if isinstance(raw, dict) and raw.get("source") in ("historic", "dataset"):
+        from pytest_stress.specs.historic import parse_data_market
+
+        return parse_data_market(chk, path, raw)
     values = chk.mapping(path, raw, MARKET_FIELDS)
     if values is None or INVALID in values.values():
         return INVALID
-    spec = MarketSpec(**values)
     before = len(chk.problems)
+    rec_raw = values["reconstruction"]
+    if values["source"] == "reconstruction":
+        if rec_raw is None:
+            return chk.fail(
+                path, "source: reconstruction needs a reconstruction: section (start, symbols, path)"
+            )
+        rec = parse_reconstruction(chk, (*path, "reconstruction"), rec_raw, values["duration_s"])
+        if rec is INVALID:
+            return INVALID
+        values["reconstruction"] = rec
+        given = raw.get("symbols")
+        if given is not None and given != len(rec.symbols):
+            chk.fail(
+                (*path, "symbols"),
+                f"{given} symbols, but the reconstruction names {len(rec.symbols)} ({', '.join(rec.names)}); "
+                "leave symbols out",
+            )
+        values["symbols"] = len(rec.symbols)
+    elif rec_raw is not None:
+        return chk.fail(
+            (*path, "reconstruction"), "only a market with source: reconstruction takes this section"
+        )
+    spec = MarketSpec(**values)
     steps = spec.duration_s * 1000.0 / spec.tick_ms
     if abs(steps - round(steps)) > 1e-6:
         chk.fail(

@@ -1,4 +1,5 @@
-"""The stress suite: certify every library scenario and check the Flash-Crash Lite runbook's promises.
+"""The stress suite: the Flash-Crash Lite runbook's promises (every library scenario is certified in
+test_library.py).
 
 Runbook: ../shared/seeds/002 (Flash-Crash Lite Stress Runner). `make stress-suite` runs this file.
 """
@@ -11,12 +12,6 @@ import numpy as np
 import pytest
 
 from pytest_stress import Portfolio, load_scenario, run_scenario
-
-
-@pytest.mark.stress_scenario(library=True)
-def test_library_scenario_certifies(stress_run):
-    """Every scenario of the library meets its own `expect:` block on the reference book."""
-    stress_run.certify()
 
 
 @pytest.mark.stress

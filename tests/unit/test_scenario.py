@@ -179,9 +179,10 @@ def test_a_market_too_large_for_memory_is_refused_before_allocation(tmp_path):
     assert "market: 864001 ticks x 10000 symbols is above the limit" in line
 
 
-def test_historic_source_is_refused_with_a_clear_message(tmp_path):
-    (line,) = problems_of(tmp_path, GOOD.replace("source: synthetic", "source: historic"))
-    assert "market.source: historic market data is not supported by this version yet" in line
+def test_historic_source_needs_a_path_and_takes_no_generator_keys(tmp_path):
+    lines = problems_of(tmp_path, GOOD.replace("source: synthetic", "source: historic"))
+    assert any("market.duration_s: unknown key" in line for line in lines)
+    assert any("missing required key 'path'" in line for line in lines)
 
 
 def test_malformed_yaml_points_at_the_line(tmp_path):
