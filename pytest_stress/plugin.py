@@ -120,7 +120,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "profile": profile,
         "time_scale": scale,
         "seed_override": config.getoption("stress_seed"),
-        "scenario_dirs": [str(d) for d in _scenario_dirs(config)],
+        "scenario_dirs": [str(d) for d in scenario_dirs(config)],
         "toxiproxy_url": config.getoption("toxiproxy_url"),
     }
     # xdist workers record, the controller writes: workers get no report targets.
@@ -139,7 +139,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.args.extend(str(p) for p in suite_files())
 
 
-def _scenario_dirs(config: pytest.Config) -> list[Path]:
+def scenario_dirs(config: pytest.Config) -> list[Path]:
     base = Path(config.invocation_params.dir)
     cli = [base / d for d in config.getoption("stress_scenarios") or []]
     return [*config.getini("stress_scenarios"), *cli]
@@ -175,7 +175,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if marker.kwargs.get("library"):
         from pytest_stress.scenario import library_names
 
-        names = library_names(_scenario_dirs(metafunc.config))
+        names = library_names(scenario_dirs(metafunc.config))
         metafunc.parametrize("stress_scenario", names, indirect=True, ids=names)
 
 
@@ -207,7 +207,7 @@ def stress_scenario(request: pytest.FixtureRequest) -> Scenario:
     kwargs = marker.kwargs if marker is not None else {}
     seed = request.config.getoption("stress_seed")
     try:
-        scenario = load_scenario(name, _scenario_dirs(request.config))
+        scenario = load_scenario(name, scenario_dirs(request.config))
     except StressError as exc:
         pytest.fail(str(exc), pytrace=False)
     return scenario.with_overrides(

@@ -101,7 +101,7 @@ def render(doc: dict[str, Any]) -> str:
         _caveats(verdict["caveats"]),
         _tiles(verdict["counts"]),
         "<h2>Checks</h2>",
-        _checks_table(certified),
+        _checks_table(certified, doc.get("measured_checks", [])),
         "<h2>Scenario runs</h2>",
         "".join(_run_card(r) for r in certified) or '<p class="sub">No certified scenario run.</p>',
     ]
@@ -160,15 +160,18 @@ def _tiles(counts: dict[str, int]) -> str:
     return f'<div class="tiles">{tiles}</div>'
 
 
-def _checks_table(runs: list[dict[str, Any]]) -> str:
+def _checks_table(runs: list[dict[str, Any]], measures: list[dict[str, Any]] = ()) -> str:
+    """One row per check: the replays' (completed by what tests measured) and the tests' own."""
     rows = []
-    for r in runs:
-        for c in r["checks"]:
-            rows.append(
-                f"<tr><td>{esc(c['scenario'])}</td><td><code>{esc(c['check'])}</code></td>"
-                f'<td class="num">{esc(c["threshold"])}</td><td class="num">{_num(c["measured"], unit=c["unit"])}</td>'
-                f'<td>{_pill(c["status"])}</td><td class="sub">{esc(r["nodeid"])}</td></tr>'
-            )
+    pairs = [(r["nodeid"], c) for r in runs for c in r["checks"]]
+    pairs += [("", m) for m in measures]
+    for nodeid, c in pairs:
+        by = "".join(f"<div>measured by {esc(n)}</div>" for n in c.get("measured_by", ()))
+        rows.append(
+            f"<tr><td>{esc(c['scenario'])}</td><td><code>{esc(c['check'])}</code></td>"
+            f'<td class="num">{esc(c["threshold"])}</td><td class="num">{_num(c["measured"], unit=c["unit"])}</td>'
+            f'<td>{_pill(c["status"])}</td><td class="sub">{esc(nodeid)}{by}</td></tr>'
+        )
     if not rows:
         return '<p class="sub">No check was certified in this session.</p>'
     return (

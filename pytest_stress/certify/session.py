@@ -21,6 +21,7 @@ from pytest_stress.errors import StressError
 
 RUN_PROPERTY = "pytest_stress.run"
 PROMISE_PROPERTY = "pytest_stress.promise"
+MEASURE_PROPERTY = "pytest_stress.measure"
 SCHEMA = "pytest-trading-stress/certification/v1"
 FORMATS = {"html": "certification.html", "json": "certification.json"}
 DEFAULT_DIR = Path("reports") / "stress"
@@ -68,6 +69,37 @@ def promise_of(func: Any) -> str:
     return " ".join(first.split())[:500]
 
 
+def merge_measures(
+    runs: list[dict[str, Any]], measures: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Complete the replays' "not evaluated" checks with what tests measured (``stress_measure``).
+
+    Measures of one scenario check are combined (failed if any failed). A run's check that the replay
+    could not measure takes the combined measure; measures that complete no certified run's check are
+    returned apart, as checks of their own. Returns (runs with merged checks, standalone checks).
+    """
+    combined: dict[tuple[str, str], dict[str, Any]] = {}
+    for m in measures:
+        key = (m["scenario"], m["check"])
+        c = combined.setdefault(key, {**m, "measured_by": []})
+        c["measured_by"].append(m["nodeid"])
+        if m["status"] == "failed" and c["status"] != "failed":
+            c.update(status="failed", measured=m["measured"])
+    used: set[tuple[str, str]] = set()
+    merged = []
+    for run in runs:
+        checks = []
+        for chk in run["checks"]:
+            key = (chk["scenario"], chk["check"])
+            if chk["status"] == "not_evaluated" and key in combined:
+                chk = {k: v for k, v in combined[key].items() if k != "nodeid"}
+                if run.get("certified", True):
+                    used.add(key)
+            checks.append(chk)
+        merged.append({**run, "checks": checks})
+    return merged, [c for key, c in combined.items() if key not in used]
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -96,6 +128,7 @@ class CertificationSession:
         self.started_at = _now()
         self.runs: list[dict[str, Any]] = []
         self.tests: dict[str, dict[str, Any]] = {}
+        self.measures: list[dict[str, Any]] = []  # checks judged by tests (stress_measure), not by a replay
 
     @property
     def active(self) -> bool:
@@ -119,6 +152,8 @@ class CertificationSession:
         for key, value in getattr(report, "user_properties", ()):
             if key == RUN_PROPERTY and report.when == "teardown":
                 self.runs.append({"nodeid": nodeid, **value})
+            elif key == MEASURE_PROPERTY and report.when == "teardown":
+                self.measures.append(dict(value))
             elif key == PROMISE_PROPERTY:
                 test["promise"] = str(value)
 
@@ -131,10 +166,12 @@ class CertificationSession:
         return str(report.outcome)
 
     def verdict(self) -> Verdict:
-        return decide(self.runs, list(self.tests.values()))
+        runs, measures = merge_measures(self.runs, self.measures)
+        return decide(runs, list(self.tests.values()), measures)
 
     def document(self, environment: dict[str, Any]) -> dict[str, Any]:
         verdict = self.verdict()
+        runs, standalone = merge_measures(self.runs, self.measures)
         argv = environment.get("argv") or []
         return {
             "schema": SCHEMA,
@@ -142,7 +179,9 @@ class CertificationSession:
             "finished_at": _now(),
             "verdict": verdict.to_dict(),
             "environment": environment,
-            "runs": self.runs,
+            "runs": runs,
+            "measurements": self.measures,  # as recorded, one per stress_measure call
+            "measured_checks": standalone,  # measures that complete no certified run's check
             "tests": sorted(self.tests.values(), key=lambda t: t["nodeid"]),
             "reproduce": {
                 "session": "python -m pytest " + shlex.join(argv[1:])

@@ -34,14 +34,20 @@ class Verdict:
         }
 
 
-def decide(runs: Sequence[Mapping[str, Any]], tests: Sequence[Mapping[str, Any]]) -> Verdict:
-    """``runs``: ScenarioResult.to_dict() records (with "nodeid", "certified"); ``tests``: stress test outcomes.
+def decide(
+    runs: Sequence[Mapping[str, Any]],
+    tests: Sequence[Mapping[str, Any]],
+    measures: Sequence[Mapping[str, Any]] = (),
+) -> Verdict:
+    """``runs``: ScenarioResult.to_dict() records (with "nodeid", "certified"); ``tests``: stress test outcomes;
+    ``measures``: checks judged by tests against a scenario's ``expect:`` that complete no run's check.
 
     Only certified runs (the test called ``certify()``) count: a test that replays an over-leveraged book
     to check that the kill switch fires is exercising the safety net, not certifying a book.
     """
     runs = [r for r in runs if r.get("certified", True)]
     checks = [(r, c) for r in runs for c in r["checks"]]
+    checks += [({"scenario": m["scenario"]}, m) for m in measures]
     failed = [(r, c) for r, c in checks if c["status"] == "failed"]
     passed = [c for _, c in checks if c["status"] == "passed"]
     unevaluated = [(r, c) for r, c in checks if c["status"] == "not_evaluated"]

@@ -14,11 +14,9 @@ from pytest_stress.stack.protocols import BROKER_CONNECTED, BROKER_DISCONNECTED
 
 pytestmark = pytest.mark.stress
 
-RETRIES = 3  # seed 001: "Attempts 3 retries with exponential backoff"
 STRATEGY_BREAKER_PCT = 5.0  # seed 001 scenario 2 / seed 000
 PORTFOLIO_BREAKER_PCT = 10.0
 PRICE_DEVIATION_PCT = 5.0  # the reference governor's collar; the spike moves 15 %
-INTEGRITY_USD = 1.0  # seed 004: position_tolerance_usd
 WORKING = (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED, OrderStatus.SUBMITTED)
 
 
@@ -43,15 +41,17 @@ def _pause_by_outage(stack, faults) -> None:
 # --- scenario 3: broker API outage ---
 
 
-def test_broker_timeout_fails_the_order_after_three_retries(trading_stack, broker_faults):
+def test_broker_timeout_fails_the_order_after_three_retries(trading_stack, broker_faults, stress_measure):
     """Scenario 3, behaviours 1-3 and the runbook's simulation: ``submit_order`` raises
-    ``TimeoutError("API timeout")`` -> ``result.status == 'FAILED'``, 'timeout' in the reject reason."""
+    ``TimeoutError("API timeout")`` -> ``result.status == 'FAILED'``, 'timeout' in the reject reason;
+    the retry count is judged by broker_api_outage's ``oms_retries_per_order``."""
     broker_faults.timeout()
     result = trading_stack.oms.submit_order(order())
     assert result.status is OrderStatus.FAILED
     assert "timeout" in result.reject_reason.lower(), result.reject_reason
-    attempts = broker_faults.attempts_for(result.client_order_id)
-    assert len(attempts) == 1 + RETRIES, f"{len(attempts)} broker attempts, expected 1 + {RETRIES} retries"
+    retries = len(broker_faults.attempts_for(result.client_order_id)) - 1
+    check = stress_measure("broker_api_outage", "oms_retries_per_order", retries)
+    assert check.passed, check.line()
 
 
 def test_retries_back_off_exponentially(trading_stack, broker_faults):
@@ -60,7 +60,7 @@ def test_retries_back_off_exponentially(trading_stack, broker_faults):
     result = trading_stack.oms.submit_order(order())
     times = [a.time for a in broker_faults.attempts_for(result.client_order_id)]
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert len(gaps) == RETRIES, f"waits between attempts: {gaps}"
+    assert len(gaps) >= 2, f"too few retries to show a backoff: waits {gaps}"
     assert gaps[0] > 0, f"no wait before the first retry: {gaps}"
     assert all(later > earlier for earlier, later in itertools.pairwise(gaps)), f"not increasing: {gaps}"
 
@@ -74,22 +74,27 @@ def test_failed_order_raises_an_alert(trading_stack, broker_faults):
     assert alerts, "no ALERT event after a FAILED order"
 
 
-def test_outage_uses_cached_positions(trading_stack, broker_faults):
-    """Scenario 3, behaviour 4: "Cannot sync with broker; uses cached positions"."""
+def test_outage_uses_cached_positions(trading_stack, broker_faults, stress_measure):
+    """Scenario 3, behaviour 4: "Cannot sync with broker; uses cached positions" (and seed 004's
+    "positions held during the outage")."""
     _fill_position(trading_stack, 10.0)
     before = dict(trading_stack.oms.positions())
     broker_faults.disconnect()
     during = dict(trading_stack.oms.positions())  # must not raise
-    assert during.get("SPY") == pytest.approx(before.get("SPY")) == pytest.approx(10.0)
+    held = during.get("SPY") == pytest.approx(before.get("SPY")) == pytest.approx(10.0)
+    for scenario in ("broker_api_outage", "broker_failure"):
+        check = stress_measure(scenario, "positions_held", bool(held))
+        assert check.passed, f"{check.line()}: before {before}, during the outage {during}"
 
 
-def test_trading_pauses_until_the_broker_is_back(trading_stack, broker_faults):
+def test_trading_pauses_until_the_broker_is_back(trading_stack, broker_faults, stress_measure):
     """Scenario 3, behaviour 5: "No new orders until connection restored"."""
     _pause_by_outage(trading_stack, broker_faults)
     sent = len(broker_faults.attempts)
     paused = trading_stack.oms.submit_order(order())
-    assert paused.status is not OrderStatus.FILLED
-    assert len(broker_faults.attempts) == sent, "an order reached the broker while trading was paused"
+    held_back = paused.status is not OrderStatus.FILLED and len(broker_faults.attempts) == sent
+    check = stress_measure("broker_api_outage", "trading_paused_on_broker_loss", held_back)
+    assert check.passed, f"{check.line()}: an order went to the broker while trading was paused"
     broker_faults.restore()
     trading_stack.oms.heartbeat()
     assert not trading_stack.oms.status().trading_paused, "trading stayed paused after the broker came back"
@@ -116,7 +121,7 @@ def test_retry_never_duplicates_an_accepted_order(trading_stack, broker_faults):
     assert broker_faults.true_positions().get("SPY", 0.0) == pytest.approx(7.0)
 
 
-def test_working_orders_survive_a_reconnect(trading_stack, broker_faults):
+def test_working_orders_survive_a_reconnect(trading_stack, broker_faults, stress_measure):
     """Seed 004 broker failure: "order queue integrity" - a resting order stays tracked across an
     outage and is not sent again."""
     placed = trading_stack.oms.submit_order(resting_limit())
@@ -125,9 +130,13 @@ def test_working_orders_survive_a_reconnect(trading_stack, broker_faults):
     trading_stack.oms.heartbeat()
     broker_faults.restore()
     trading_stack.oms.heartbeat()
-    if placed.status is not OrderStatus.FILLED:
-        assert placed.client_order_id in trading_stack.oms.status().open_orders
-    assert len(broker_faults.attempts_for(placed.client_order_id)) == 1
+    tracked = (
+        placed.status is OrderStatus.FILLED
+        or placed.client_order_id in trading_stack.oms.status().open_orders
+    )
+    sent_once = len(broker_faults.attempts_for(placed.client_order_id)) == 1
+    check = stress_measure("broker_failure", "order_queue_intact", tracked and sent_once)
+    assert check.passed, f"{check.line()}: still tracked {tracked}, sent once {sent_once}"
 
 
 # --- emergency procedures: kill switch and reconciliation ---
@@ -206,8 +215,9 @@ def test_portfolio_breaker_fires_the_kill_switch_at_10pct(trading_stack):
 # --- seed 004: portfolio integrity ---
 
 
-def test_positions_match_fills_within_one_dollar(trading_stack, broker_faults):
-    """Seed 004: "positions match fills" within position_tolerance_usd = $1, also across an outage."""
+def test_positions_match_fills_within_one_dollar(trading_stack, broker_faults, stress_measure):
+    """Seed 004: "positions match fills" within position_tolerance_usd = $1, also across an outage
+    (broker_failure's ``portfolio_reconciliation_error``)."""
     oms = trading_stack.oms
     for qty, side in ((10.0, Side.BUY), (4.0, Side.SELL), (3.0, Side.BUY)):
         oms.submit_order(order(qty=qty, side=side))
@@ -220,8 +230,12 @@ def test_positions_match_fills_within_one_dollar(trading_stack, broker_faults):
     from_fills: dict[str, float] = {}
     for f in oms.fills():
         from_fills[f.symbol] = from_fills.get(f.symbol, 0.0) + f.signed_quantity
+    worst, where = 0.0, ""
     for source, book in (("OMS", oms.positions()), ("broker", broker_faults.true_positions())):
         for sym in set(from_fills) | set(book):
             diff_usd = abs(book.get(sym, 0.0) - from_fills.get(sym, 0.0)) * SUITE_PRICES[sym]
-            assert diff_usd <= INTEGRITY_USD, f"{source} {sym} differs from its fills by ${diff_usd:.2f}"
+            if diff_usd > worst:
+                worst, where = diff_usd, f"{source} {sym}"
+    check = stress_measure("broker_failure", "portfolio_reconciliation_error", worst)
+    assert check.passed, f"{check.line()} ({where} against its fills)"
     assert from_fills.get("SPY") == pytest.approx(9.0)

@@ -7,6 +7,8 @@ import datetime as dt
 import json
 import math
 import random
+import resource
+import time
 
 import pytest
 
@@ -18,9 +20,7 @@ pytestmark = pytest.mark.stress
 
 MIN_BARS = 200  # seed 001: "Fewer than 200 bars available for indicator computation"
 ABSTAIN_THRESHOLD = 0.55  # seed 001: "Higher chance of ABSTAIN if confidence < 0.55"
-PSI_LIMIT = 0.2
-HEALTH_LIMIT = 70.0
-MODEL_AGE_LIMIT_DAYS = 90
+MODEL_AGE_LIMIT_DAYS = 90  # seed 001 monitoring: "Days since training > 90"
 
 
 def _trades(signals):
@@ -52,12 +52,14 @@ def test_inference_adapter_raises_value_error_naming_nan_features(trading_stack)
         assert name in str(err.value), f"the error does not name the NaN feature {name!r}: {err.value}"
 
 
-def test_strategy_abstains_when_features_are_nan(trading_stack):
+def test_strategy_abstains_when_features_are_nan(trading_stack, stress_measure):
     """Scenario 1, behaviour 4: "Strategy catches exception, returns ABSTAIN signal" - never a trade."""
     feed(trading_stack.strategy, with_nan_bars(walk("SPY", 260)))
     signals = trading_stack.strategy.generate_signals(flat_book())
-    assert not _trades(signals), f"traded on NaN features: {_trades(signals)}"
     abstains = [s for s in signals if s.symbol == "SPY" and s.side is SignalSide.ABSTAIN]
+    said_nan = bool(abstains) and "NaN" in abstains[0].rationale
+    check = stress_measure("missing_data", "abstain_on_nan_features", not _trades(signals) and said_nan)
+    assert not _trades(signals), f"{check.line()}: traded on NaN features: {_trades(signals)}"
     assert abstains, "no ABSTAIN signal for a symbol whose features are NaN"
     assert "NaN" in abstains[0].rationale, f"rationale does not say NaN: {abstains[0].rationale!r}"
     if trading_stack.inference is not None:
@@ -123,14 +125,17 @@ def _fresh_age(detector):
     return detector.trained_at + dt.timedelta(days=1)
 
 
-def test_two_sigma_shift_is_detected_as_drift(trading_stack):
+def test_two_sigma_shift_is_detected_as_drift(trading_stack, stress_measure):
     """Scenario 4: features shifted by 2 std -> PSI > 0.2, health < 70, alert
-    "Model drift detected for <model>"."""
+    "Model drift detected for <model>" (thresholds: model_drift's expect: block)."""
     det = trading_stack.drift_detector
     report = det.detect_drift(_shifted(det.reference_distributions, 2.0), as_of=_fresh_age(det))
-    assert report.psi > PSI_LIMIT
-    assert report.health_score < HEALTH_LIMIT
-    assert report.alert
+    checks = [
+        stress_measure("model_drift", "drift_psi", report.psi),
+        stress_measure("model_drift", "model_health_score", report.health_score),
+        stress_measure("model_drift", "drift_alert_raised", report.alert),
+    ]
+    assert all(c.passed for c in checks), "; ".join(c.line() for c in checks if not c.passed)
     alerts = trading_stack.bus.of_type(EventType.DRIFT_ALERT)
     assert any(f"Model drift detected for {det.model_name}" in e.reason for e in alerts), alerts
 
@@ -174,15 +179,31 @@ def test_model_older_than_90_days_raises_a_drift_alert(trading_stack):
 # --- scenario 5: memory / resource exhaustion ---
 
 
-def test_buffers_stay_bounded_over_a_long_run(trading_stack):
-    """Scenario 5 prevention: price history <= 250 bars, performance records <= 10,000."""
+def test_buffers_stay_bounded_over_a_long_run(trading_stack, stress_measure):
+    """Scenario 5 prevention: price history <= 250 bars, performance records <= 10,000, and signal
+    generation well under 1 s (thresholds: resource_exhaustion's expect: block)."""
     strategy = trading_stack.strategy
     book = flat_book()
     bars = walk("SPY", 10_400, seed=3)
     feed(strategy, bars[:300])
+    seconds = []
     for bar in bars[300:]:
         strategy.on_market_data(bar)
+        t0 = time.perf_counter()
         strategy.generate_signals(book)
+        seconds.append(time.perf_counter() - t0)
     sizes = strategy.buffer_sizes()
-    assert sizes["price_history"] <= 250, sizes
-    assert sizes["performance_records"] <= 10_000, sizes
+    assert sizes["price_history"] >= MIN_BARS, f"the strategy no longer keeps the bars it needs: {sizes}"
+    p99_ms = sorted(seconds)[int(0.99 * (len(seconds) - 1))] * 1e3
+    checks = [
+        stress_measure("resource_exhaustion", "price_history_bars_max", sizes["price_history"]),
+        stress_measure("resource_exhaustion", "performance_records_max", sizes.get("performance_records", 0)),
+        stress_measure("resource_exhaustion", "signal_time_p99_ms", p99_ms),
+    ]
+    guard = trading_stack.resource_guard
+    if guard is not None:  # the run's peak resident memory against the limit the guard watches
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+        checks.append(
+            stress_measure("resource_exhaustion", "peak_memory_pct", 100.0 * peak / guard.memory_limit_bytes)
+        )
+    assert all(c.passed for c in checks), "; ".join(c.line() for c in checks if not c.passed)

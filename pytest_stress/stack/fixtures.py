@@ -160,3 +160,30 @@ def broker_faults(trading_stack: TradingStack) -> BrokerFaults:
             "stack_context.broker), so broker outages cannot be injected: not evaluated"
         )
     return trading_stack.broker
+
+
+@pytest.fixture
+def stress_measure(request: pytest.FixtureRequest):
+    """``stress_measure(scenario, metric, value) -> Check``: judge a value the test measured against the
+    scenario's ``expect:`` line for ``metric`` and record it for the certification report, where it
+    completes that scenario's check (which a replay alone cannot measure). Thresholds stay in the YAML."""
+    from pytest_stress.certify.checks import evaluate
+    from pytest_stress.certify.session import MEASURE_PROPERTY
+    from pytest_stress.plugin import scenario_dirs
+    from pytest_stress.scenario import load_scenario
+
+    def measure(scenario: str, metric: str, value: float | bool):
+        sc = load_scenario(scenario, scenario_dirs(request.config))
+        expectation = sc.expectation(metric)
+        if expectation is None:
+            pytest.fail(
+                f"{sc.source}: scenario {sc.name} has no expect: line for {metric}; the runbook suite "
+                f"takes its threshold from there",
+                pytrace=False,
+            )
+        (check,) = evaluate(sc.name, (expectation,), {metric: value})
+        record = {**check.to_dict(), "nodeid": request.node.nodeid}
+        request.node.user_properties.append((MEASURE_PROPERTY, record))
+        return check
+
+    return measure

@@ -382,3 +382,36 @@ def test_report_shows_what_each_stress_test_checks(pytester: pytest.Pytester) ->
     tests = {t["nodeid"].rpartition("::")[2]: t for t in _report(pytester.path / "c.json")["tests"]}
     assert tests["test_promise"]["promise"] == "Runbook: KILL_SWITCH blocks every new order."
     assert "promise" not in tests["test_silent"]
+
+
+def test_a_measured_value_completes_the_scenario_check_and_can_fail_the_verdict(
+    pytester: pytest.Pytester,
+) -> None:
+    """stress_measure judges a test's measurement against the scenario's expect: line: a breach is a
+    failed check and a NO-GO reason, with the threshold from the YAML (broker_api_outage: retries 3)."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.stress
+        def test_retries(stress_measure):
+            check = stress_measure("broker_api_outage", "oms_retries_per_order", 1)
+            assert not check.passed
+
+        @pytest.mark.stress
+        def test_unknown_metric(stress_measure):
+            stress_measure("broker_api_outage", "max_drawdown_pct", 1.0)
+        """
+    )
+    result = pytester.runpytest("--stress-report=json:c.json")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*broker_api_outage has no expect: line for max_drawdown_pct*"])
+    doc = _report(pytester.path / "c.json")
+    [measured] = doc["measured_checks"]
+    assert (measured["check"], measured["measured"], measured["status"]) == (
+        "oms_retries_per_order",
+        1,
+        "failed",
+    )
+    assert doc["verdict"]["decision"] == "NO-GO"
+    assert any("oms_retries_per_order measured 1" in r for r in doc["verdict"]["reasons"])
