@@ -504,7 +504,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_scenario_dirs(p_batch)
     p_batch.set_defaults(func=_cmd_batch)
+
+    p_tox = sub.add_parser(
+        "toxiproxy",
+        add_help=False,  # its own options and --help belong to the server's parser
+        help="run the embedded Toxiproxy-compatible server on 127.0.0.1 (--port, default 8474)",
+    )
+    p_tox.add_argument("server_args", nargs=argparse.REMAINDER)
+    p_tox.set_defaults(func=_cmd_toxiproxy)
     return parser
+
+
+def _cmd_toxiproxy(args: argparse.Namespace) -> int:
+    from pytest_stress.faults.toxiproxy_server import main as serve
+
+    try:
+        return serve(args.server_args)
+    except SystemExit as exc:  # --help and usage errors of the server's own parser
+        return _exit_status(exc.code)
 
 
 def _exit_status(code: Any) -> int:
@@ -519,6 +536,9 @@ def _exit_status(code: Any) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line on ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["toxiproxy"]:  # the server parses its own options (argparse cannot pass them through)
+        return _cmd_toxiproxy(argparse.Namespace(server_args=argv[1:]))
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

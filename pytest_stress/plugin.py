@@ -77,8 +77,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--toxiproxy-url",
         default=None,
         metavar="URL",
-        help="use the Toxiproxy server at URL for fault injection. Not used yet: fault "
-        "injection (@inject_failure) is not available in this version",
+        help="the Toxiproxy server of the toxiproxy fixture (default: toxiproxy-server on PATH, "
+        "started on a free loopback port, else the embedded server); @inject_failure itself is "
+        "not available in this version",
     )
     group.addoption(
         "--stress-stack",
@@ -129,10 +130,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(
         _Recorder(config, CertificationSession(targets, options, base)), _RECORDER_NAME
     )
+    from pytest_stress.faults import fixtures as fault_fixtures
     from pytest_stress.stack import fixtures
 
-    if not config.pluginmanager.is_registered(fixtures):
-        config.pluginmanager.register(fixtures, "pytest_stress.stack.fixtures")
+    for name, module in (
+        ("pytest_stress.stack.fixtures", fixtures),
+        ("pytest_stress.faults.fixtures", fault_fixtures),
+    ):
+        if not config.pluginmanager.is_registered(module):
+            config.pluginmanager.register(module, name)
     if config.getoption("stress_runbook"):
         from pytest_stress.runbook import suite_files
 
@@ -255,7 +261,7 @@ def stress_run(
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    for name in (_RECORDER_NAME, "pytest_stress.stack.fixtures"):
+    for name in (_RECORDER_NAME, "pytest_stress.stack.fixtures", "pytest_stress.faults.fixtures"):
         plugin = config.pluginmanager.get_plugin(name)
         if plugin is not None:
             config.pluginmanager.unregister(plugin)

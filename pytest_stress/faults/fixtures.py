@@ -1,0 +1,59 @@
+"""The ``toxiproxy`` session fixture: a connected toxiproxy-python client and the server's address.
+
+Registered by ``pytest_stress.plugin``; the server is chosen and started by ``faults.servers``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+
+@dataclass(frozen=True)
+class ToxiproxyHandle:
+    """``client``: a ``toxiproxy.Toxiproxy`` pointed at the server; ``url``/``host``/``port``: its API;
+    ``kind``: "url" (--toxiproxy-url), "toxiproxy-server" (the binary on PATH) or "embedded"."""
+
+    client: Any
+    kind: str
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def __iter__(self):  # client, url = toxiproxy
+        return iter((self.client, self.url))
+
+
+@pytest.fixture(scope="session")
+def toxiproxy(request: pytest.FixtureRequest) -> Iterator[ToxiproxyHandle]:
+    """Toxiproxy for the session: ``--toxiproxy-url``, else ``toxiproxy-server`` on PATH (started on a
+    free loopback port), else the embedded server. Every proxy is deleted at the end of the session."""
+    from toxiproxy import Toxiproxy
+    from toxiproxy.api import APIConsumer
+
+    from pytest_stress.errors import StressError
+    from pytest_stress.faults.servers import toxiproxy_server
+
+    url = request.config.getoption("toxiproxy_url")
+    try:
+        context = toxiproxy_server(url, seed=request.config.getoption("stress_seed"))
+        server = context.__enter__()
+    except StressError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    saved = (APIConsumer.host, APIConsumer.port)  # the client keeps its address class-wide
+    client = Toxiproxy()
+    client.update_api_consumer(server.host, server.port)
+    try:
+        yield ToxiproxyHandle(client, server.kind, server.host, server.port)
+    finally:
+        try:
+            client.destroy_all()
+        finally:
+            APIConsumer.host, APIConsumer.port = saved
+            context.__exit__(None, None, None)
