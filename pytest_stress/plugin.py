@@ -27,8 +27,10 @@ MARKERS = (
     "stress: a stress or chaos test of the trading stack (select with -m stress)",
     "stress_scenario(name=None, *, library=False, symbols=None, seed=None): replay a scenario for the "
     "stress_run fixture; library=True runs the test once per library scenario. Implies 'stress'.",
-    "inject_failure(service, *, mode=None, rate=None, window=None, duration_s=None): inject an "
-    "infrastructure fault. Not available in this version: such tests are skipped, never passed. "
+    "inject_failure(service, *, mode='outage', rate=1.0, window='test', duration_s=None, value=None, "
+    "stream='downstream', attributes=None): a fault on the service of fixture <service>_service during "
+    "the test: a Toxiproxy toxic (latency, bandwidth, slow_close, timeout, reset_peer, slicer, "
+    "limit_data), a disabled proxy (outage) or a feed fault (drop, reorder, duplicate, corrupt). "
     "Implies 'stress'.",
 )
 
@@ -70,16 +72,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=float,
         default=None,
         metavar="FACTOR",
-        help="divide runbook durations by FACTOR (default 1 nightly, 10 ci). Recorded in the "
-        "report; not applied yet: no scenario in this version runs in wall-clock time",
+        help="divide runbook durations (inject_failure windows) by FACTOR (default 1 nightly, 10 ci); "
+        "recorded in the report",
     )
     group.addoption(
         "--toxiproxy-url",
         default=None,
         metavar="URL",
-        help="the Toxiproxy server of the toxiproxy fixture (default: toxiproxy-server on PATH, "
-        "started on a free loopback port, else the embedded server); @inject_failure itself is "
-        "not available in this version",
+        help="the Toxiproxy server of the toxiproxy fixture and @inject_failure (default: "
+        "toxiproxy-server on PATH, started on a free loopback port, else the embedded server)",
     )
     group.addoption(
         "--stress-stack",
@@ -114,7 +115,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except StressError as exc:
         raise pytest.UsageError(str(exc)) from None
     profile = config.getoption("stress_profile") or "ci"
-    scale = config.getoption("stress_time_scale") or (10.0 if profile == "ci" else 1.0)
+    scale = time_scale(config)
     if scale <= 0:
         raise pytest.UsageError(f"--stress-time-scale must be positive, got {scale:g}")
     options = {
@@ -143,6 +144,12 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_stress.runbook import suite_files
 
         config.args.extend(str(p) for p in suite_files())
+
+
+def time_scale(config: pytest.Config) -> float:
+    """Runbook durations are divided by this: --stress-time-scale, else 10 in the ci profile, 1 nightly."""
+    profile = config.getoption("stress_profile") or "ci"
+    return float(config.getoption("stress_time_scale") or (10.0 if profile == "ci" else 1.0))
 
 
 def scenario_dirs(config: pytest.Config) -> list[Path]:
@@ -183,16 +190,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
         names = library_names(scenario_dirs(metafunc.config))
         metafunc.parametrize("stress_scenario", names, indirect=True, ids=names)
-
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    marker = item.get_closest_marker("inject_failure")
-    if marker is not None:
-        service = marker.args[0] if marker.args else marker.kwargs.get("service", "?")
-        pytest.skip(
-            f"inject_failure({service!r}): fault injection is not available in this version of "
-            "pytest-trading-stress; the test was not run"
-        )
 
 
 @pytest.fixture

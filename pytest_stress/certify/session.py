@@ -22,6 +22,7 @@ from pytest_stress.errors import StressError
 RUN_PROPERTY = "pytest_stress.run"
 PROMISE_PROPERTY = "pytest_stress.promise"
 MEASURE_PROPERTY = "pytest_stress.measure"
+FAULT_PROPERTY = "pytest_stress.fault"
 SCHEMA = "pytest-trading-stress/certification/v1"
 FORMATS = {"html": "certification.html", "json": "certification.json"}
 DEFAULT_DIR = Path("reports") / "stress"
@@ -156,6 +157,8 @@ class CertificationSession:
                 self.measures.append(dict(value))
             elif key == PROMISE_PROPERTY:
                 test["promise"] = str(value)
+            elif key == FAULT_PROPERTY and report.when == "teardown":
+                test.setdefault("faults", []).append(dict(value))
 
     @staticmethod
     def _outcome(report: Any) -> str:

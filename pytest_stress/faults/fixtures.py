@@ -57,3 +57,56 @@ def toxiproxy(request: pytest.FixtureRequest) -> Iterator[ToxiproxyHandle]:
         finally:
             APIConsumer.host, APIConsumer.port = saved
             context.__exit__(None, None, None)
+
+
+@pytest.fixture(autouse=True)
+def _stress_inject_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Apply the test's ``inject_failure`` markers once the test's own fixtures are set up (the stack
+    connects to a healthy service), and remove them before those fixtures are torn down."""
+    markers = list(request.node.iter_markers("inject_failure"))
+    if not markers:
+        yield
+        return
+    import contextlib
+
+    from pytest_stress.certify.session import FAULT_PROPERTY
+    from pytest_stress.faults.inject import FaultSpec, FaultSpecError, applied
+    from pytest_stress.plugin import time_scale
+
+    try:
+        specs = [FaultSpec.from_marker(m.args, m.kwargs, request.node.nodeid) for m in markers]
+    except FaultSpecError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    for name in request.fixturenames:  # set up everything the test asked for before the fault goes on
+        if name not in ("request", "_stress_inject_failure"):
+            request.getfixturevalue(name)
+    tp = request.getfixturevalue("toxiproxy")
+    scale = time_scale(request.config)
+    with contextlib.ExitStack() as stack:
+        for spec in specs:
+            try:
+                target = request.getfixturevalue(f"{spec.service}_service")
+            except pytest.FixtureLookupError:
+                pytest.fail(
+                    f"{request.node.nodeid}: inject_failure({spec.service!r}) needs a fixture named "
+                    f"{spec.service}_service returning the service (with proxy_name or feed_faults)",
+                    pytrace=False,
+                )
+            try:
+                log = stack.enter_context(applied(spec, target, tp.client, scale))
+            except FaultSpecError as exc:
+                pytest.fail(str(exc), pytrace=False)
+            request.node.user_properties.append(
+                (
+                    FAULT_PROPERTY,
+                    {
+                        "service": spec.service,
+                        "mode": spec.mode,
+                        "rate": spec.rate,
+                        "window": spec.window,
+                        "time_scale": scale,
+                        "log": log,
+                    },
+                )
+            )
+        yield

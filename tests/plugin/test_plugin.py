@@ -47,8 +47,8 @@ def test_markers_are_registered_and_strict_markers_is_clean(pytester: pytest.Pyt
         @pytest.mark.inject_failure("broker", mode="outage", duration_s=10)
         def test_c(): pass
     """)
-    result = pytester.runpytest("--strict-markers")
-    result.assert_outcomes(passed=2, skipped=1)
+    result = pytester.runpytest("--strict-markers", "-m", "not inject_failure")
+    result.assert_outcomes(passed=2)
     markers = pytester.runpytest("--markers").stdout.str()
     for name in ("@pytest.mark.stress:", "@pytest.mark.stress_scenario(", "@pytest.mark.inject_failure("):
         assert name in markers
@@ -240,20 +240,20 @@ def test_stress_seed_overrides_every_scenario(pytester: pytest.Pytester) -> None
     pytester.runpytest("--stress-seed=1234").assert_outcomes(passed=1)
 
 
-def test_inject_failure_is_skipped_and_listed_as_not_covered(pytester: pytest.Pytester) -> None:
+def test_inject_failure_without_a_service_fixture_fails_naming_it(pytester: pytest.Pytester) -> None:
+    """A fault that has nothing to act on is an error of the test, never a pass or a silent skip."""
     pytester.makepyfile(
         CERTIFY_LITE
         + """
     @pytest.mark.inject_failure("broker", mode="outage", duration_s=10)
     def test_fault():
-        raise AssertionError("must not run without the fault")
+        pass
     """
     )
     result = pytester.runpytest("--stress-report=json:c.json")
-    result.assert_outcomes(passed=1, skipped=1)
-    verdict = _report(pytester.path / "c.json")["verdict"]
-    assert verdict["decision"] == "GO"
-    assert any("test_fault skipped" in c and "fault injection" in c for c in verdict["caveats"])
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*inject_failure('broker') needs a fixture named broker_service*"])
+    assert _report(pytester.path / "c.json")["verdict"]["decision"] == "NO-GO"
 
 
 def test_bad_scenario_file_fails_its_test_and_keeps_other_results(pytester: pytest.Pytester) -> None:
