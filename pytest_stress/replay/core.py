@@ -7,7 +7,8 @@ market orders for the difference (per symbol, beyond ``rebalance_band`` of the b
 pre-trade checks and the exchange, with latency. An optional explicit ``OrderSchedule`` adds orders at
 given ticks (tests, a bar-by-bar harness). The kill switch blocks both.
 
-One tick, in order: ``exchange.scan_market`` (usable quotes, data-quality events, forward-fill of marks,
+One tick, in order: ``exchange.quote_ratios`` (the row's divisions, in a SIMD pass) ->
+``exchange.scan_market`` (usable quotes, data-quality events, forward-fill of marks,
 volatility, liquidity and halts, in one pass over the row) -> ``exchange.match_orders`` (arrivals,
 matching, only when orders are open) -> ``accounting.apply_fills`` (the tick's fills) -> ``_marks``
 and ``accounting.mark_totals`` (equity, exposures, the base book and top-of-book size) ->
@@ -20,7 +21,9 @@ grows it and calls again. A whole 6.5 h session replays chunk by chunk with bit-
 
 Speed: the per-tick steps are inlined into ``run_chunk`` and the rare ones (schedule, rebalance, matching)
 are only called when they have work: numba reference-counts every array it passes to a call, which costs
-more than the step itself. Numba's cache is keyed on each kernel's own file, and ``run_chunk`` inlines
+more than the step itself. ``run_chunk`` compiles with ``error_model="numpy"`` (a division by 0 gives inf
+or NaN instead of raising; the loop guards every division whose result it uses) so that
+``quote_ratios`` vectorises. Numba's cache is keyed on each kernel's own file, and ``run_chunk`` inlines
 kernels from exchange.py, accounting.py, risk.py and events.py: after editing one of them, delete
 ``pytest_stress/replay/__pycache__/*.nb[ic]`` (or touch this file) or the old code keeps running.
 """
@@ -137,7 +140,7 @@ def _room(row, n_symbols, si, cc, xc, ev_count, orders_cap, fills_cap, pool_size
     )
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def run_chunk(
     ts,
     quotes,
@@ -176,6 +179,9 @@ def run_chunk(
     orders_cap = min(oi.shape[1], active.shape[0])
     fills_cap, pool_size, events_cap = ff.shape[1], upool.shape[0], ev[0].shape[0]
     changed = np.empty(n_symbols, dtype=np.int64)
+    sample, liq_ratio = np.empty(n_symbols), np.empty(n_symbols)
+    prev_mid, prev_ts, liq_base = xs[ex.XS_PREV_MID], xs[ex.XS_PREV_TS], xs[ex.XS_LIQ_BASE]
+    has_book = bid_sz.shape[2] > 0
     fill_symbol, fill_qty = fi[ex.FI_SYMBOL], ff[ex.FF_QTY]
     fill_price, fill_fee = ff[ex.FF_PRICE], ff[ex.FF_FEE]
     qty, avg_px = ls[acc.LS_QTY], ls[acc.LS_AVG_PX]
@@ -206,10 +212,12 @@ def run_chunk(
             lam_dt = dt
             lam_vol = ex.decay(dt, vol_hl)
             lam_liq = ex.decay(dt, liq_hl)
-        # quotes, volatility, liquidity and halts in one pass; the quote events first, then the halts
-        bad, crossed, last_bad, n_changed = ex.scan_market(
-            now, dt, t, bid, ask, bid_sz, ask_sz, valid, last_bid, last_ask, lam_vol, lam_liq, changed, xs, xp
-        )
+        # quotes, volatility, liquidity and halts: the divisions in a SIMD pass, then the rest in one pass;
+        # the quote events first, then the halts
+        ex.quote_ratios(now, t, bid, ask, prev_mid, prev_ts, liq_base, has_book, sample, liq_ratio)
+        bad, crossed, last_bad, n_changed = ex.scan_market(now, dt, t, bid, ask, bid_sz, ask_sz, valid, last_bid,
+                                                           last_ask, lam_vol, lam_liq, changed, xs, xp, sample,
+                                                           liq_ratio)  # fmt: skip
         if bad > 0:
             emit(ev, row, DATA_CORRUPT_TICK, last_bad if bad == 1 else -1, bad)
         if crossed > 0:

@@ -218,16 +218,37 @@ def decay(dt_ns, halflife_ns):
     return np.exp(-_LN2 * dt_ns / halflife_ns) if halflife_ns > 0.0 and dt_ns > 0 else 0.0
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def quote_ratios(ts, t, bid, ask, prev_mid, prev_ts, liq_base, has_book, sample, liq_ratio):
+    """``scan_market``'s divisions for every symbol at row t, in a branch-free pass the compiler turns
+    into SIMD code (with ``error_model="numpy"`` in the caller: a division by 0 gives inf or NaN, not an
+    exception): the volatility sample r^2 / gap_s (r: the mid's return since the symbol's previous
+    usable mid) and, without a book, the liquidity ratio (mid / spread) / its baseline. Values for
+    unusable quotes are garbage that ``scan_market`` never reads."""
+    for i in range(bid.shape[1]):
+        b = bid[t, i]
+        a = ask[t, i]
+        mid = 0.5 * (b + a)
+        r = mid / prev_mid[i] - 1.0
+        sample[i] = r * r / ((ts - prev_ts[i]) * 1e-9)
+    if not has_book:
+        for i in range(bid.shape[1]):
+            b = bid[t, i]
+            a = ask[t, i]
+            liq_ratio[i] = 0.5 * (b + a) / (a - b) / liq_base[i]
+
+
 @njit(cache=True, inline="always")
 def scan_market(ts, dt_ns, t, bid, ask, bid_sz, ask_sz, valid, last_bid, last_ask, lam_vol, lam_liq, changed,
-                xs, xp):  # fmt: skip
+                xs, xp, sample, liq_ratio):  # fmt: skip
     """The market at row t, in one pass over the symbols: which quotes
     are usable (``valid``; the last usable bid/ask forward-filled into ``last_bid``/``last_ask``), then for
     the usable ones the EWMA volatility, the liquidity ratio and the halt mode. ``lam_vol``/``lam_liq``:
-    ``decay(dt_ns, ...)`` of the two halflives. Events cannot be sent from the pass (the quote scan's come
-    first): returns ``(bad, crossed, last_bad, n_changed)``, the symbols whose halt mode changed being
+    ``decay(dt_ns, ...)`` of the two halflives; ``sample``/``liq_ratio``: this row's ``quote_ratios``.
+    Events cannot be sent from the pass (the quote scan's come first): returns ``(bad, crossed, last_bad, n_changed)``, the symbols whose halt mode changed being
     ``changed[:n_changed]`` in order, for ``emit_halts``."""
     vol_hl = xp[XP_VOL_HALFLIFE_NS]
+    has_book = bid_sz.shape[2] > 0
     partial, full = xp[XP_HALT_PARTIAL], xp[XP_HALT_FULL]
     bad = 0
     crossed = 0
@@ -256,19 +277,23 @@ def scan_market(ts, dt_ns, t, bid, ask, bid_sz, ask_sz, valid, last_bid, last_as
             lam = lam_vol
             if gap != dt_ns:  # the symbol missed ticks: decay over its own gap
                 lam = np.exp(-_LN2 * gap / vol_hl) if vol_hl > 0.0 else 0.0
-            r = mid / prev - 1.0
-            sample = r * r / (gap * 1e-9)
             var = xs[XS_VOL_VAR, i]
-            xs[XS_VOL_VAR, i] = sample if var != var else lam * var + (1.0 - lam) * sample
+            xs[XS_VOL_VAR, i] = sample[i] if var != var else lam * var + (1.0 - lam) * sample[i]
         xs[XS_PREV_MID, i] = mid
         xs[XS_PREV_TS, i] = ts
         base = xs[XS_LIQ_BASE, i]
         if not (base > 0.0):
             continue
-        liq = symbol_liquidity(t, i, b, a, bid_sz, ask_sz)
-        if liq != liq:
-            continue
-        ratio = lam_liq * xs[XS_LIQ_RATIO, i] + (1.0 - lam_liq) * (liq / base)
+        if has_book:
+            liq = symbol_liquidity(t, i, b, a, bid_sz, ask_sz)
+            if liq != liq:
+                continue
+            observed = liq / base
+        elif a - b > 0.0:
+            observed = liq_ratio[i]
+        else:
+            continue  # no spread: mid / spread is NaN
+        ratio = lam_liq * xs[XS_LIQ_RATIO, i] + (1.0 - lam_liq) * observed
         xs[XS_LIQ_RATIO, i] = ratio
         mode = HALT_MODE_FULL if ratio < full else (HALT_MODE_PARTIAL if ratio < partial else HALT_NONE)
         current = xs[XS_HALT, i]

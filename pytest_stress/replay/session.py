@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from pytest_stress.errors import ReplayError
-from pytest_stress.market.frame import MarketFrame
+from pytest_stress.market.frame import MarketFrame, empty_block
 from pytest_stress.metrics import RISK_LIMIT_METRICS
 from pytest_stress.replay import accounting as acc
 from pytest_stress.replay import exchange as ex
@@ -120,8 +120,7 @@ class ReplayState:
         if n_fills + active > self.ff.shape[1]:
             cap = self.ff.shape[1] + max(self.ff.shape[1], active)
             cap = max(cap, n_fills + active + fills_ahead)
-            ff = np.empty((ex.N_FF, cap))
-            fi = np.empty((ex.N_FI, cap), dtype=np.int64)
+            ff, fi = empty_block([((ex.N_FF, cap), np.float64), ((ex.N_FI, cap), np.int64)])
             ff[:, :n_fills] = self.ff[:, :n_fills]
             fi[:, :n_fills] = self.fi[:, :n_fills]
             self.ff, self.fi = ff, fi
@@ -335,18 +334,22 @@ class ReplaySession:
         return self.state
 
     def output(self) -> ReplayOutput:
-        """Everything the replay measured so far (copies; the session can go on)."""
+        """Everything the replay measured so far; the session can go on. The fills and the series are
+        read-only views, not copies: the session only ever appends to them (a fill, a row, once written,
+        stays); the rest are copies."""
         st = self._require()
         n_orders, n_fills = int(st.xc[ex.XC_ORDERS]), int(st.xc[ex.XC_FILLS])
+        if len(self._series) > 1:  # the next call does not concatenate again
+            self._series = [np.concatenate(self._series)]
         e = st.events
         return ReplayOutput(
             symbols=self.symbols,
             timestamps_ns=np.concatenate(self._timestamps),
-            series=np.concatenate(self._series),
+            series=_read_only(self._series[0]) if self._series else np.empty((0, N_SERIES)),
             orders_f=st.of[:, :n_orders].copy(),
             orders_i=st.oi[:, :n_orders].copy(),
-            fills_f=st.ff[:, :n_fills].copy(),
-            fills_i=st.fi[:, :n_fills].copy(),
+            fills_f=_read_only(st.ff[:, :n_fills]),
+            fills_i=_read_only(st.fi[:, :n_fills]),
             ls=st.ls.copy(),
             lg=st.lg.copy(),
             base_qty=st.base_qty.copy(),
@@ -424,6 +427,12 @@ class ReplayOutput:
     @property
     def drawdown(self) -> np.ndarray:
         return self.series[:, S_DRAWDOWN]
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    view = a.view()
+    view.flags.writeable = False
+    return view
 
 
 def _book(frame: MarketFrame) -> tuple[np.ndarray, ...]:

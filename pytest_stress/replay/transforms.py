@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from pytest_stress.errors import ReplayError
-from pytest_stress.market.frame import MarketFrame
+from pytest_stress.market.frame import FIELDS, MarketFrame
 from pytest_stress.replay.stress_kernels import (
     CELL_NAN,
     CELL_SPIKE_DOWN,
@@ -508,6 +508,22 @@ def _apply_mixed(frame: MarketFrame, p: Mapping[str, Any], run: _Run) -> tuple[M
 
 Transform = Callable[[MarketFrame, Mapping[str, Any], _Run], tuple[MarketFrame, AppliedStress]]
 
+_PRICES = ("bid", "ask", "last", "bid_px", "ask_px")
+_BOOK = (*_PRICES, "volume", "bid_sz", "ask_sz")
+# stress type -> the frame fields its kernel writes in place (a gap builds new arrays: none); the others
+# are not copied, so a flash crash copies three of the frame's arrays, not all of them
+WRITES: dict[str, tuple[str, ...]] = {
+    "flash_crash": _PRICES,
+    "volatility_spike": _PRICES,
+    "correlation_breakdown": _PRICES,
+    "pump_and_dump": _PRICES,
+    "liquidity_drop": _BOOK,
+    "spread_explosion": _BOOK,
+    "depth_collapse": _BOOK,
+    "data_corruption": ("timestamps_ns", *_BOOK),
+    GAP: (),
+}
+
 # stress type -> implementation; the schema's STRESS_PARAMS lists the same types.
 TRANSFORMS: dict[str, Transform] = {
     "flash_crash": _apply_flash_crash,
@@ -552,6 +568,7 @@ def apply_stresses(
     carry: StressCarry | None = None,
 ) -> tuple[MarketFrame, tuple[AppliedStress, ...]]:
     """A stressed copy of ``frame`` (the input is left untouched) and the record of what was applied.
+    The arrays no stress writes (the volume, under a flash crash) are the input's own, not copies.
 
     Stresses apply in order; each seeded one draws from its own stream spawned from ``rng`` (so the same
     seed gives bit-identical output). ``carry``: for a session replayed in chunks, one StressCarry passed
@@ -572,7 +589,8 @@ def apply_stresses(
     carry = carry if carry is not None else StressCarry()
     if not carry.generators:
         _spawn(rng, stresses, (), carry.generators)
-    return _apply_all(frame.copy(), stresses, _Pass(market, carry), ())
+    written = {f for _, kind, _ in leaves(stresses) for f in WRITES.get(kind, FIELDS)}
+    return _apply_all(frame.copy(written), stresses, _Pass(market, carry), ())
 
 
 def warm_up() -> None:
