@@ -110,3 +110,44 @@ def _stress_inject_failure(request: pytest.FixtureRequest) -> Iterator[None]:
                 )
             )
         yield
+
+
+def _service_frame(request: pytest.FixtureRequest):
+    """The stressed market of the test's stress_scenario (flash_crash_lite on 5 symbols without one)."""
+    from pytest_stress.replay.harness import stressed_frame
+    from pytest_stress.scenario import load_scenario
+
+    marker = request.node.get_closest_marker("stress_scenario")
+    if marker is not None and "stress_scenario" in request.fixturenames:
+        sc = request.getfixturevalue("stress_scenario")
+    else:
+        sc = load_scenario("flash_crash_lite").with_overrides(symbols=5)
+    return sc, stressed_frame(sc)[1]
+
+
+@pytest.fixture
+def market_data_service(request: pytest.FixtureRequest, toxiproxy: ToxiproxyHandle):
+    """The WebSocket feed of the test's scenario (at runbook time / --stress-time-scale), behind the
+    Toxiproxy proxy ``market_data``: the service ``inject_failure("market_data", ...)`` acts on."""
+    from pytest_stress.faults.services import market_data_service as serve
+    from pytest_stress.plugin import time_scale
+
+    sc, frame = _service_frame(request)
+    with serve(
+        toxiproxy.client, frame, time_scale=time_scale(request.config), seed=sc.market.seed
+    ) as service:
+        yield service
+
+
+@pytest.fixture
+def feed(market_data_service, event_bus):
+    """The stack's feed adapter, reading the scenario's feed through Toxiproxy; override it to certify
+    your own (it must publish DataGapDetected, serve a cached book on a stall, and reconnect)."""
+    from pytest_stress.faults.feed_adapter import FeedAdapter
+
+    adapter = FeedAdapter(market_data_service.url, bus=event_bus)
+    adapter.start()
+    try:
+        yield adapter
+    finally:
+        adapter.close()

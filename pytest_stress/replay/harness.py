@@ -313,9 +313,7 @@ def run_harness(
     CVaR and position-delta trips are left to the stack's governor, since they are multiples of the
     starting book's VaR and exposure, which are 0 for a flat book.
     """
-    from pytest_stress.market.synthetic import synthetic_frame
     from pytest_stress.replay.engine import _streams, live_limits, warm_up
-    from pytest_stress.replay.transforms import apply_stresses
     from pytest_stress.scenario import OnBreach, Scenario, load_scenario
     from pytest_stress.stack.factory import load_factory
 
@@ -324,8 +322,7 @@ def run_harness(
     make = load_factory(factory) if isinstance(factory, str) else factory
     warm_up()
     rng = _streams(sc.market.seed)
-    calm, _ = synthetic_frame(sc.market, rng[0])
-    frame, _ = apply_stresses(calm, sc.market, sc.stress, rng[0])
+    calm, frame = stressed_frame(sc, rng[0])
     session = ReplaySession(
         np.zeros(frame.n_symbols),
         float(sc.portfolio.initial_capital),
@@ -347,3 +344,15 @@ def run_harness(
         capital=sc.portfolio.initial_capital,
     )
     return harness.run()
+
+
+def stressed_frame(sc, rng: np.random.Generator | None = None) -> tuple[MarketFrame, MarketFrame]:
+    """The calm and the stressed market of a synthetic scenario, drawn as run_scenario draws them."""
+    from pytest_stress.market.synthetic import synthetic_frame
+    from pytest_stress.replay.engine import _streams
+    from pytest_stress.replay.transforms import apply_stresses
+
+    rng = rng if rng is not None else _streams(sc.market.seed)[0]
+    calm, _ = synthetic_frame(sc.market, rng)
+    frame, _ = apply_stresses(calm, sc.market, sc.stress, rng)
+    return calm, frame

@@ -1,0 +1,85 @@
+"""The services a stack talks to over real sockets, each behind its own Toxiproxy proxy, so that
+``@pytest.mark.inject_failure("<service>", ...)`` can break the path between them.
+
+``market_data``: the WebSocket feed of a scenario's stressed frame; its ``feed_faults`` switch turns on the
+faults the network cannot express (drop, reorder, duplicate, corrupt) for the connections opened after.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_stress.faults.feed_faults import FeedFaultKind, FeedFaults
+from pytest_stress.faults.inject import FaultSpecError
+from pytest_stress.faults.ws_feed import WebSocketFeedServer
+from pytest_stress.market.frame import MarketFrame
+
+LOOPBACK = "127.0.0.1"
+
+
+class FeedFaultSwitch:
+    """``inject_failure`` on a feed: each mode on or off; the stream of the next connection opened while a
+    mode is on is planned with it (``rate`` = share of messages; ``drop``: ``value`` runs of 5-30 ticks)."""
+
+    def __init__(self, server: WebSocketFeedServer, seed: int = 0) -> None:
+        self.server, self.seed = server, seed
+        self.modes: dict[str, tuple[float, float | None, dict[str, Any]]] = {}
+
+    def enable(self, mode: str, *, rate: float = 1.0, value: float | None = None, **attrs: Any) -> None:
+        self.modes[mode] = (rate, value, attrs)
+        self._apply()
+
+    def disable(self, mode: str) -> None:
+        self.modes.pop(mode, None)
+        self._apply()
+
+    def _apply(self) -> None:
+        kw: dict[str, Any] = {"seed": self.seed}
+        for mode, (rate, value, attrs) in self.modes.items():
+            if mode == "drop":
+                kw["random_drops"] = int(value or 1)
+            elif mode == "reorder":
+                kw["reorder_fraction"] = rate
+                kw["reorder_window"] = int(attrs.get("window", 3))
+            elif mode == "duplicate":
+                kw["duplicate_fraction"] = rate
+            elif mode == "corrupt":
+                kw["corrupt_fraction"] = rate
+                kw["corrupt_kind"] = (
+                    FeedFaultKind(attrs["kind"]) if "kind" in attrs else FeedFaultKind.CORRUPT_JSON
+                )
+            else:
+                raise FaultSpecError(f"feed fault mode {mode!r} is not drop, reorder, duplicate or corrupt")
+        # the next connection gets the faults; later ones (an adapter replaying from its checkpoint) are clean
+        self.server.faults = FeedFaults(**kw, connections=self.server.connections + 1) if self.modes else None
+
+
+@dataclass
+class MarketDataService:
+    proxy_name: str
+    url: str  # through the proxy: what the stack's feed adapter connects to
+    server: WebSocketFeedServer
+    feed_faults: FeedFaultSwitch
+
+
+@contextlib.contextmanager
+def market_data_service(
+    client: Any, frame: MarketFrame, *, time_scale: float = 1.0, seed: int = 0, name: str = "market_data"
+) -> Iterator[MarketDataService]:
+    """Start the feed of ``frame`` and a proxy ``name`` in front of it; both are gone on exit."""
+    server = WebSocketFeedServer(frame, time_scale=time_scale).start()
+    try:
+        stale = client.get_proxy(name)
+        if stale is not None:  # left by a crashed run against a long-lived server
+            stale.destroy()
+        proxy = client.create(upstream=f"{LOOPBACK}:{server.port}", name=name, listen=f"{LOOPBACK}:0")
+        try:
+            host, port = proxy.listen.rsplit(":", 1)
+            yield MarketDataService(name, f"ws://{host}:{port}", server, FeedFaultSwitch(server, seed))
+        finally:
+            proxy.destroy()
+    finally:
+        server.stop()

@@ -1,0 +1,98 @@
+"""The fault matrix over real sockets (seed 000's Fault-Injection Matrix, seed 001 data feed loss): each
+scenario's stressed market streams over a WebSocket behind Toxiproxy, a fault is injected, and the stack's
+feed adapter must respond as the runbooks expect. Durations are runbook seconds / --stress-time-scale."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_stress.faults.feed_adapter import FeedAdapter, MarketHalt
+from pytest_stress.faults.services import market_data_service as serve
+from pytest_stress.plugin import time_scale
+from pytest_stress.replay.harness import stressed_frame
+from pytest_stress.scenario import load_scenario
+from pytest_stress.stack.bus import EventBus, EventType
+
+SCENARIOS = ("flash_crash_lite", "data_corruption_shock")  # seed 002's hourly shock, seed 003's bad data
+STREAM_S = 20.0  # runbook seconds of each scenario streamed per cell
+STALL_S = 1.0  # seed 000: "a stall longer than 1 s -> cached book and MarketHalt.DELAY"
+GAP_FILL_TOLERANCE = 10  # ticks forward-filled at most
+
+
+@pytest.fixture(params=SCENARIOS)
+def matrix_frame(request):
+    sc = load_scenario(request.param).with_overrides(symbols=3)
+    frame = stressed_frame(sc)[1]
+    n = min(frame.n_ticks, int(STREAM_S * 1000 / sc.market.tick_ms) + 1)
+    return frame.rows(0, n)
+
+
+@pytest.fixture
+def market_data_service(request, toxiproxy, matrix_frame):
+    with serve(toxiproxy.client, matrix_frame, time_scale=time_scale(request.config)) as service:
+        yield service
+
+
+def _consume(service, bus: EventBus, scale: float) -> FeedAdapter:
+    """Read the whole stream through the proxy (started inside the test, so the fault is already on)."""
+    adapter = FeedAdapter(service.url, bus=bus, stall_s=STALL_S, gap_fill_tolerance=GAP_FILL_TOLERANCE)
+    adapter.start()
+    try:
+        assert adapter.wait_finished(timeout=STREAM_S / scale + 20.0), "the feed never finished"
+    finally:
+        adapter.close()
+    return adapter
+
+
+def _complete(adapter: FeedAdapter, frame) -> None:
+    """Every tick of the frame reached the tape, in order, once (filled rows count)."""
+    ticks = [row.tick for row in adapter.tape()]
+    assert ticks == sorted(set(ticks)), "ticks out of order or repeated on the tape"
+    expected = list(range(frame.start_tick, frame.start_tick + frame.n_ticks))
+    missing = sorted(set(expected) - set(ticks))
+    return missing
+
+
+@pytest.mark.inject_failure("market_data", mode="drop", value=2)
+def test_market_data_gaps_are_detected_and_flagged(market_data_service, matrix_frame, request):
+    """Gaps -> forward fill within tolerance, degraded flag, DataGapDetected, a gap counter."""
+    bus = EventBus()
+    adapter = _consume(market_data_service, bus, time_scale(request.config))
+    gaps = bus.of_type(EventType.DATA_GAP)
+    assert adapter.stats.gaps >= 1
+    assert len(gaps) == adapter.stats.gaps
+    assert adapter.degraded
+    assert adapter.stats.filled <= GAP_FILL_TOLERANCE * adapter.stats.gaps
+
+
+@pytest.mark.inject_failure("market_data", mode="reorder", rate=0.1)
+def test_reordered_market_data_is_restored_or_replayed(market_data_service, matrix_frame, request):
+    """10 % reorder -> restored order, or quarantine + replay from checkpoint, never a crash."""
+    bus = EventBus()
+    adapter = _consume(market_data_service, bus, time_scale(request.config))
+    assert adapter.stats.reordered + adapter.stats.quarantined > 0, "no reordering reached the adapter"
+    assert _complete(adapter, matrix_frame) == []
+
+
+@pytest.mark.inject_failure("market_data", mode="latency", value=1500, window=(5, 30))
+def test_ws_latency_spike_serves_the_cached_book_with_market_halt_delay(
+    market_data_service, matrix_frame, request
+):
+    """WS latency 1-3 s -> a stall over 1 s: cached book, MarketHalt.DELAY, cleared when data flows."""
+    bus = EventBus()
+    adapter = _consume(market_data_service, bus, time_scale(request.config))
+    assert adapter.halts, "no MarketHalt.DELAY during a 1.5 s latency spike"
+    assert all(end is not None for _, end in adapter.halts), "DELAY never cleared"
+    assert adapter.market_halt is MarketHalt.NONE
+    assert bus.of_type(EventType.DATA_FEED_LOSS)
+    assert _complete(adapter, matrix_frame) == []
+
+
+@pytest.mark.inject_failure("market_data", mode="outage", window=(5, 25))
+def test_market_data_outage_is_survived_by_reconnecting(market_data_service, matrix_frame, request):
+    """Feed loss (proxy down) -> detected, the adapter reconnects when it is back, nothing is lost."""
+    bus = EventBus()
+    adapter = _consume(market_data_service, bus, time_scale(request.config))
+    assert adapter.stats.reconnects >= 1
+    assert bus.of_type(EventType.DATA_FEED_LOSS)
+    assert _complete(adapter, matrix_frame) == []
