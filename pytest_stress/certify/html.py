@@ -112,6 +112,9 @@ def render(doc: dict[str, Any]) -> str:
             "over-leveraged book that must trip the kill switch); their checks do not enter the verdict.</p>",
             "".join(_run_card(r) for r in exercised),
         ]
+    faulted = [t for t in doc["tests"] if t.get("faults")]
+    if faulted:
+        parts += ["<h2>Fault injection</h2>", _faults_table(faulted)]
     parts += [
         "<h2>Stress tests</h2>",
         _tests_table(doc["tests"]),
@@ -365,6 +368,30 @@ def _tests_table(tests: list[dict[str, Any]]) -> str:
         "<table><thead><tr><th>Test</th><th>Outcome</th><th>Duration</th><th>Message</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>"
     )
+
+
+def _faults_table(tests: list[dict[str, Any]]) -> str:
+    """The fault matrix as run: one row per injected fault, with the outcome of the test it served."""
+    rows = []
+    for t in tests:
+        for f in t["faults"]:
+            window = f.get("window")
+            when = "whole test" if not window else f"{window[0]:g}-{window[1]:g} s (runbook)"
+            rows.append(
+                f'<tr><td class="id"><code>{esc(t["nodeid"])}</code></td><td>{esc(f["service"])}</td>'
+                f"<td><code>{esc(f['mode'])}</code>{_fault_value(f)}</td>"
+                f'<td class="num">{float(f.get("rate", 1.0)):g}</td>'
+                f"<td>{esc(when)}</td><td>{_pill(t['outcome'])}</td></tr>"
+            )
+    return (
+        "<table><thead><tr><th>Test</th><th>Service</th><th>Fault</th><th>Rate</th><th>When</th>"
+        "<th>Outcome</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
+
+
+def _fault_value(f: dict[str, Any]) -> str:
+    value = f.get("value")
+    return "" if value is None else f" {esc(f'{float(value):g}')}"
 
 
 def _environment(env: dict[str, Any]) -> str:

@@ -104,6 +104,7 @@ def _stress_inject_failure(request: pytest.FixtureRequest) -> Iterator[None]:
                         "mode": spec.mode,
                         "rate": spec.rate,
                         "window": spec.window,
+                        "value": spec.value,
                         "time_scale": scale,
                         "log": log,
                     },
@@ -151,3 +152,14 @@ def feed(market_data_service, event_bus):
         yield adapter
     finally:
         adapter.close()
+
+
+@pytest.fixture
+def broker_service(request: pytest.FixtureRequest, toxiproxy: ToxiproxyHandle):
+    """The FIX 4.4 broker service behind the Toxiproxy proxy ``broker``, quoting the runbook suite's
+    symbols: the service ``inject_failure("broker", ...)`` acts on."""
+    from pytest_stress.faults.services import broker_service as serve
+    from pytest_stress.runbook.market import SUITE_PRICES
+
+    with serve(toxiproxy.client, dict(SUITE_PRICES)) as service:
+        yield service

@@ -83,3 +83,33 @@ def market_data_service(
             proxy.destroy()
     finally:
         server.stop()
+
+
+@dataclass
+class BrokerService:
+    proxy_name: str
+    host: str  # the proxy's address: what the stack's FIX client connects to
+    port: int
+    service: Any  # FixBrokerService: orders, positions per account, prices
+
+
+@contextlib.contextmanager
+def broker_service(
+    client: Any, prices: Any, *, seed: int = 0, name: str = "broker"
+) -> Iterator[BrokerService]:
+    """Start the FIX 4.4 broker service and a proxy ``name`` in front of it; both are gone on exit."""
+    from pytest_stress.faults.fix_broker import FixBrokerService
+
+    service = FixBrokerService(prices=prices, seed=seed).start()
+    try:
+        stale = client.get_proxy(name)
+        if stale is not None:
+            stale.destroy()
+        proxy = client.create(upstream=f"{LOOPBACK}:{service.port}", name=name, listen=f"{LOOPBACK}:0")
+        try:
+            host, port = proxy.listen.rsplit(":", 1)
+            yield BrokerService(name, host, int(port), service)
+        finally:
+            proxy.destroy()
+    finally:
+        service.stop()

@@ -86,8 +86,11 @@ def test_outage_refuses_connections_and_is_lifted_even_when_the_test_fails(
             assert round_trip(echo_service) < 1.0
         """
     )
-    result = echo_suite.runpytest("--stress-report=json:c.json")
+    result = echo_suite.runpytest("--stress-report=json:c.json", "--stress-report=html:c.html")
     result.assert_outcomes(passed=1, failed=1)
+    html = (echo_suite.path / "c.html").read_text()
+    assert "<h2>Fault injection</h2>" in html
+    assert "<code>outage</code>" in html
     import json
 
     doc = json.loads((echo_suite.path / "c.json").read_text())

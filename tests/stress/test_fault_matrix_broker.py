@@ -1,0 +1,124 @@
+"""The fault matrix, broker row: the reference stack trades over FIX through Toxiproxy while the broker
+path fails (seed 001 scenario 3, seed 004 day 4). Runbook durations are divided by --stress-time-scale;
+recovery times are reported in runbook seconds, judged by broker_failure's expect: block."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from pytest_stress.faults.fix_client import FixBrokerClient
+from pytest_stress.plugin import time_scale
+from pytest_stress.runbook.market import SUITE_PRICES, order
+from pytest_stress.stack.bus import EventBus
+from pytest_stress.stack.clock import WallClock
+from pytest_stress.stack.factory import StackContext
+from pytest_stress.stack.model import OrderStatus
+from pytest_stress.stack.protocols import BROKER_DISCONNECTED
+from pytest_stress.stack.reference import make_reference_stack
+
+OUTAGE_1 = (10, 20)  # runbook seconds: seed 004's "10 s socket outage" ...
+OUTAGE_2 = (40, 50)  # ... "twice in one run"
+RECOVERY_WAIT_S = 60.0  # runbook seconds we wait for a recovery before calling it failed
+
+
+@pytest.fixture
+def fix_stack(broker_service, tmp_path, request):
+    """The reference stack with its OMS on a FIX client through the broker proxy, on the wall clock
+    (sockets run in real time); the OMS's 0.5/1/2 s backoff is scaled like every runbook duration."""
+    scale = time_scale(request.config)
+    client = FixBrokerClient(broker_service.host, broker_service.port, timeout_s=0.5, reconnect_s=0.05)
+    client.connect()
+    ctx = StackContext(
+        broker=client,
+        bus=EventBus(),
+        clock=WallClock(),
+        log_dir=tmp_path,
+        options={"oms": {"backoff_base_s": 0.5 / scale, "backoff_cap_s": 8.0 / scale}},
+    )
+    try:
+        yield make_reference_stack(ctx)
+    finally:
+        client.close()
+
+
+def _runbook_now(start: float, scale: float) -> float:
+    return (time.monotonic() - start) * scale
+
+
+def _wait_recovered(stack, scale: float) -> float:
+    """Heartbeat until trading resumes; returns the real seconds it took."""
+    t0 = time.monotonic()
+    while stack.oms.status().trading_paused or stack.oms.status().broker == BROKER_DISCONNECTED:
+        if time.monotonic() - t0 > RECOVERY_WAIT_S / scale:
+            raise AssertionError("trading did not resume after the broker came back")
+        stack.oms.heartbeat()
+        time.sleep(0.01)
+    return time.monotonic() - t0
+
+
+def _sleep_until(start: float, runbook_s: float, scale: float) -> None:
+    time.sleep(max(0.0, start + runbook_s / scale - time.monotonic()))
+
+
+@pytest.mark.inject_failure("broker", mode="outage", window=OUTAGE_1)
+@pytest.mark.inject_failure("broker", mode="outage", window=OUTAGE_2)
+def test_two_broker_outages_in_one_run_are_survived(fix_stack, broker_service, stress_measure, request):
+    """Seed 004 day 4: two socket outages in one run; during each: FAILED after retries, trading paused,
+    "Broker Disconnected", positions held; after each: recovery, nothing lost or duplicated."""
+    scale, start = time_scale(request.config), time.monotonic()
+    oms = fix_stack.oms
+    assert oms.submit_order(order(qty=10.0)).status is OrderStatus.FILLED
+    survived, recoveries = 0, []
+    for begin, end in (OUTAGE_1, OUTAGE_2):
+        _sleep_until(start, begin + 2, scale)  # inside the outage
+        held = dict(oms.positions())
+        failed = oms.submit_order(order(qty=5.0))
+        assert failed.status in (OrderStatus.FAILED, OrderStatus.REJECTED), failed
+        status = oms.status()
+        assert status.trading_paused
+        assert status.broker == BROKER_DISCONNECTED
+        assert oms.positions() == held, "positions changed during the outage"
+        _sleep_until(start, end, scale)
+        recoveries.append(_wait_recovered(fix_stack, scale) * scale)
+        assert oms.submit_order(order(qty=1.0)).status is OrderStatus.FILLED
+        survived += 1
+    fills = {}
+    for f in oms.fills():
+        fills[f.symbol] = fills.get(f.symbol, 0.0) + f.signed_quantity
+    at_broker = broker_service.service.positions()
+    error = sum(
+        abs(at_broker.get(s, 0.0) - fills.get(s, 0.0)) * SUITE_PRICES[s] for s in set(fills) | set(at_broker)
+    )
+    checks = [
+        stress_measure("broker_failure", "broker_outages_survived", survived),
+        stress_measure("broker_failure", "recovery_time_s", max(recoveries)),
+        stress_measure("broker_failure", "portfolio_reconciliation_error", error),
+        stress_measure("broker_api_outage", "positions_held", True),
+    ]
+    assert all(c.passed for c in checks), "; ".join(c.line() for c in checks if not c.passed)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param("latency", marks=pytest.mark.inject_failure("broker", mode="latency", value=200)),
+        pytest.param("slow_close", marks=pytest.mark.inject_failure("broker", mode="slow_close", value=500)),
+        pytest.param("bandwidth", marks=pytest.mark.inject_failure("broker", mode="bandwidth", value=2)),
+        pytest.param(
+            "slicer",
+            marks=pytest.mark.inject_failure(
+                "broker", mode="slicer", value=3, attributes={"size_variation": 2, "delay": 0}
+            ),
+        ),
+    ],
+)
+def test_orders_fill_exactly_once_on_a_degraded_broker_path(fix_stack, broker_service, fault):
+    """Broker latency (200 ms), slow close, a 2 KB/s bandwidth cap, messages split across reads: every
+    order still fills once, and the broker's book equals the OMS's fills."""
+    results = [fix_stack.oms.submit_order(order(qty=q)) for q in (3.0, 4.0)]
+    assert [r.status for r in results] == [OrderStatus.FILLED, OrderStatus.FILLED], (fault, results)
+    fix_stack.oms.heartbeat()
+    assert broker_service.service.positions().get("SPY") == pytest.approx(7.0)
+    assert sum(f.signed_quantity for f in fix_stack.oms.fills()) == pytest.approx(7.0)
