@@ -294,6 +294,8 @@ def test_client_detects_a_sequence_gap_and_the_service_resends(
 ) -> None:
     """A message lost in transit, simulated by the service skipping a MsgSeqNum: the client drops the
     next report, asks for a resend, and gets the gap filled and the report again (PossDupFlag)."""
+    # the service files the session just after answering the Logon: wait for it, bounded
+    wait_until(lambda: client.sender in service._sessions, "the service to register the session")
     session = service._sessions[client.sender]
     with session._send_lock:
         session.next_out += 1

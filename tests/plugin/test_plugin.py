@@ -245,14 +245,14 @@ def test_inject_failure_without_a_service_fixture_fails_naming_it(pytester: pyte
     pytester.makepyfile(
         CERTIFY_LITE
         + """
-    @pytest.mark.inject_failure("broker", mode="outage", duration_s=10)
+    @pytest.mark.inject_failure("payments", mode="outage", duration_s=10)
     def test_fault():
         pass
     """
     )
     result = pytester.runpytest("--stress-report=json:c.json")
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*inject_failure('broker') needs a fixture named broker_service*"])
+    result.stdout.fnmatch_lines(["*inject_failure('payments') needs a fixture named payments_service*"])
     assert _report(pytester.path / "c.json")["verdict"]["decision"] == "NO-GO"
 
 
