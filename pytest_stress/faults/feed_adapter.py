@@ -139,6 +139,11 @@ class FeedAdapter:
         return self._finished.wait(timeout)
 
     # --- what the stack reads ------------------------------------------------------------------------
+    def data_age_ms(self) -> float:
+        """Milliseconds since the last message arrived (on the adapter's clock): how stale the book is;
+        an OMS can refuse to resume trading on a stale book (seed 004: fresher than 500 ms)."""
+        return (self.clock.now() - self._last_rx) * 1e3
+
     def book(self) -> dict[str, Quote]:
         """The latest usable bid/ask/last per symbol: the cached book, also while the feed stalls."""
         with self._lock:

@@ -67,7 +67,9 @@ class ReferenceOMS:
     ``heartbeat()``: the broker is reachable when ``connection_state`` is CONNECTED and ``get_positions``
     answers. Unreachable -> paused as above. Reachable -> fills are polled (working orders progress); after an
     outage BROKER_RECONNECTED is published; while paused, ``reconcile()`` runs and a match resumes trading
-    (TRADING_RESUMED). A timeout-only outage looks reachable, so trading resumes and pauses again if the next
+    (TRADING_RESUMED) - when ``market_data_age_ms`` is given, only once the market data is fresher than
+    ``max_data_age_ms`` (seed 004: 500 ms), so the first order after an outage is not priced on a stale
+    book. A timeout-only outage looks reachable, so trading resumes and pauses again if the next
     orders fail. Working orders survive an outage: nothing is resubmitted, their fills arrive by polling.
 
     ``reconcile()``: polls fills, then compares the sum of this OMS's fills with ``broker.get_positions()``
@@ -97,6 +99,8 @@ class ReferenceOMS:
         backoff_cap_s: float = 8.0,
         pause_after_failures: int = 2,
         portfolio: Callable[[], PortfolioSnapshot] | None = None,
+        market_data_age_ms: Callable[[], float] | None = None,
+        max_data_age_ms: float = 500.0,
     ) -> None:
         if max_retries < 0 or pause_after_failures < 1:
             raise ValueError("ReferenceOMS: max_retries must be >= 0 and pause_after_failures >= 1")
@@ -109,6 +113,9 @@ class ReferenceOMS:
         self.backoff_cap_s = backoff_cap_s
         self.pause_after_failures = pause_after_failures
         self._portfolio = portfolio
+        self._market_data_age_ms = market_data_age_ms  # None: no feed wired, resume on reconciliation alone
+        self.max_data_age_ms = float(max_data_age_ms)
+        self.resumed_at_data_age_ms: float | None = None  # the data age when trading last resumed
         self._log_path = None if log_dir is None else Path(log_dir) / "orders.jsonl"
         self._log_fh: Any = None
         if self._log_path is not None:
@@ -211,10 +218,28 @@ class ReferenceOMS:
                 self._consecutive_failures = 0
                 self._publish(EventType.BROKER_RECONNECTED, "broker reachable again")
             if self._pause_reason:
+                age_ms = self._data_age_ms()
+                if age_ms > self.max_data_age_ms:  # seed 004: resume only on market data fresher than 500 ms
+                    return
                 report = self.reconcile()
                 if report.matched and not report.used_cache and self._pause_reason:
                     was, self._pause_reason = self._pause_reason, ""
-                    self._publish(EventType.TRADING_RESUMED, f"positions reconciled after: {was}")
+                    self.resumed_at_data_age_ms = age_ms
+                    self._publish(
+                        EventType.TRADING_RESUMED,
+                        f"positions reconciled after: {was}",
+                        market_data_age_ms=None if math.isinf(age_ms) else age_ms,
+                    )
+
+    def _data_age_ms(self) -> float:
+        """Age of the freshest market data (``market_data_age_ms``); 0 when the OMS was given no feed."""
+        if self._market_data_age_ms is None:
+            return 0.0
+        try:
+            age = float(self._market_data_age_ms())
+        except Exception:  # a feed that cannot say how old its data is has no fresh data
+            return math.inf
+        return age if math.isfinite(age) else math.inf
 
     def _broker_unreachable(self, detail: str) -> None:
         if not self._broker_down:

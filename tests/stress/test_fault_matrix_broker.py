@@ -122,3 +122,52 @@ def test_orders_fill_exactly_once_on_a_degraded_broker_path(fix_stack, broker_se
     fix_stack.oms.heartbeat()
     assert broker_service.service.positions().get("SPY") == pytest.approx(7.0)
     assert sum(f.signed_quantity for f in fix_stack.oms.fills()) == pytest.approx(7.0)
+
+
+@pytest.fixture
+def fix_stack_with_feed(broker_service, market_data_service, tmp_path, request):
+    """The reference stack on FIX, with the feed adapter on the scenario's WebSocket feed: the OMS resumes
+    after an outage only once the feed's data is fresher than 500 ms (seed 004)."""
+    from pytest_stress.faults.feed_adapter import FeedAdapter
+
+    scale = time_scale(request.config)
+    bus = EventBus()
+    adapter = FeedAdapter(market_data_service.url, bus=bus)
+    adapter.start()
+    client = FixBrokerClient(broker_service.host, broker_service.port, timeout_s=0.5, reconnect_s=0.05)
+    client.connect()
+    ctx = StackContext(
+        broker=client,
+        bus=bus,
+        clock=WallClock(),
+        log_dir=tmp_path,
+        options={
+            "oms": {
+                "backoff_base_s": 0.5 / scale,
+                "backoff_cap_s": 8.0 / scale,
+                "market_data_age_ms": adapter.data_age_ms,
+            }
+        },
+    )
+    try:
+        yield make_reference_stack(ctx), adapter
+    finally:
+        client.close()
+        adapter.close()
+
+
+@pytest.mark.inject_failure("broker", mode="outage", window=OUTAGE_1)
+def test_recovery_waits_for_fresh_market_data(fix_stack_with_feed, stress_measure, request):
+    """Seed 004 day 4: after the outage, trading resumes with market data fresher than 500 ms."""
+    stack, adapter = fix_stack_with_feed
+    scale, start = time_scale(request.config), time.monotonic()
+    assert stack.oms.submit_order(order(qty=2.0)).status is OrderStatus.FILLED
+    _sleep_until(start, OUTAGE_1[0] + 2, scale)
+    assert stack.oms.submit_order(order(qty=1.0)).status in (OrderStatus.FAILED, OrderStatus.REJECTED)
+    _sleep_until(start, OUTAGE_1[1], scale)
+    _wait_recovered(stack, scale)
+    age = stack.oms.resumed_at_data_age_ms
+    assert age is not None, "trading resumed without the OMS reading the feed's age"
+    check = stress_measure("broker_failure", "market_data_age_at_resume_ms", age)
+    assert check.passed, check.line()
+    assert adapter.book(), "no market data reached the stack"

@@ -283,3 +283,27 @@ def test_concurrent_submissions_each_fill_once_and_add_up(s):
     assert all(r.status is OrderStatus.FILLED for r in s.oms.orders().values())
     assert len(s.mock.orders) == 40
     assert s.oms.local_positions() == s.mock.get_positions() == {"AAPL": 40.0}
+
+
+def test_trading_resumes_only_once_market_data_is_fresher_than_500_ms():
+    """Seed 004 day 4: "recovery < 30 s with market data fresher than 500 ms" - a reconnected broker is
+    not enough while the feed is stale."""
+    from pytest_stress.stack.broker_faults import BrokerFaults
+
+    clock, bus = SimClock(), EventBus()
+    age = {"ms": 2_000.0}
+    faults = BrokerFaults(MockBroker(clock=clock, prices={"SPY": 100.0}), clock)
+    gov = ReferenceRiskGovernor(bus=bus, clock=clock)
+    oms = ReferenceOMS(faults, gov, bus=bus, clock=clock, market_data_age_ms=lambda: age["ms"])
+    faults.disconnect()
+    oms.heartbeat()
+    assert oms.status().trading_paused
+    faults.restore()
+    oms.heartbeat()
+    assert oms.status().trading_paused, "resumed on a 2 s old book"
+    age["ms"] = 120.0
+    oms.heartbeat()
+    assert not oms.status().trading_paused
+    assert oms.resumed_at_data_age_ms == 120.0
+    [resumed] = [e for e in bus.events if e.type is EventType.TRADING_RESUMED]
+    assert resumed.data["market_data_age_ms"] == 120.0
