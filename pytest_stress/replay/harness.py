@@ -347,12 +347,12 @@ def run_harness(
 
 
 def stressed_frame(sc, rng: np.random.Generator | None = None) -> tuple[MarketFrame, MarketFrame]:
-    """The calm and the stressed market of a synthetic scenario, drawn as run_scenario draws them."""
-    from pytest_stress.market.synthetic import synthetic_frame
-    from pytest_stress.replay.engine import _streams
+    """The calm and the stressed market of a scenario (synthetic, reconstruction or your data), drawn as
+    run_scenario draws them."""
+    from pytest_stress.replay.engine import _streams, market_frame
     from pytest_stress.replay.transforms import apply_stresses
 
     rng = rng if rng is not None else _streams(sc.market.seed)[0]
-    calm, _ = synthetic_frame(sc.market, rng)
+    calm, _ = market_frame(sc.market, rng)
     frame, _ = apply_stresses(calm, sc.market, sc.stress, rng)
     return calm, frame

@@ -172,9 +172,12 @@ def stress_measure(request: pytest.FixtureRequest):
     from pytest_stress.plugin import scenario_dirs
     from pytest_stress.scenario import load_scenario
 
-    def measure(scenario: str, metric: str, value: float | bool):
+    def measure(scenario: str, metric: str, value: float | bool, *, optional: bool = False):
+        """``optional``: a scenario without this expect: line is not an error; nothing is recorded (None)."""
         sc = load_scenario(scenario, scenario_dirs(request.config))
         expectation = sc.expectation(metric)
+        if expectation is None and optional:
+            return None
         if expectation is None:
             pytest.fail(
                 f"{sc.source}: scenario {sc.name} has no expect: line for {metric}; the runbook suite "

@@ -13,23 +13,29 @@ from pytest_stress.replay.harness import stressed_frame
 from pytest_stress.scenario import load_scenario
 from pytest_stress.stack.bus import EventBus, EventType
 
-SCENARIOS = ("flash_crash_lite", "data_corruption_shock")  # seed 002's hourly shock, seed 003's bad data
-STREAM_S = 20.0  # runbook seconds of each scenario streamed per cell
+# seed 002's hourly shock, seed 003's bad data, seed 000's FTX collapse (a reconstruction, 1-minute ticks)
+SCENARIOS = ("flash_crash_lite", "data_corruption_shock", "ftx_collapse_2022")
+STREAM_TICKS = 100  # ticks of each scenario streamed per cell ...
+TICK_S = 0.02  # ... one every 20 ms of wall time, whatever the scenario's tick (fault windows are scaled)
 STALL_S = 1.0  # seed 000: "a stall longer than 1 s -> cached book and MarketHalt.DELAY"
 GAP_FILL_TOLERANCE = 10  # ticks forward-filled at most
 
 
 @pytest.fixture(params=SCENARIOS)
-def matrix_frame(request):
-    sc = load_scenario(request.param).with_overrides(symbols=3)
-    frame = stressed_frame(sc)[1]
-    n = min(frame.n_ticks, int(STREAM_S * 1000 / sc.market.tick_ms) + 1)
-    return frame.rows(0, n)
+def matrix_scenario(request):
+    return load_scenario(request.param)
 
 
 @pytest.fixture
-def market_data_service(request, toxiproxy, matrix_frame):
-    with serve(toxiproxy.client, matrix_frame, time_scale=time_scale(request.config)) as service:
+def matrix_frame(matrix_scenario):
+    frame = stressed_frame(matrix_scenario)[1]
+    return frame.rows(0, min(frame.n_ticks, STREAM_TICKS))
+
+
+@pytest.fixture
+def market_data_service(toxiproxy, matrix_scenario, matrix_frame):
+    pace = matrix_scenario.market.tick_ms / 1000 / TICK_S
+    with serve(toxiproxy.client, matrix_frame, time_scale=pace) as service:
         yield service
 
 
@@ -38,7 +44,9 @@ def _consume(service, bus: EventBus, scale: float) -> FeedAdapter:
     adapter = FeedAdapter(service.url, bus=bus, stall_s=STALL_S, gap_fill_tolerance=GAP_FILL_TOLERANCE)
     adapter.start()
     try:
-        assert adapter.wait_finished(timeout=STREAM_S / scale + 20.0), "the feed never finished"
+        assert adapter.wait_finished(timeout=STREAM_TICKS * TICK_S + 60.0 / scale + 20.0), (
+            "the feed never finished"
+        )
     finally:
         adapter.close()
     return adapter
@@ -54,12 +62,15 @@ def _complete(adapter: FeedAdapter, frame) -> None:
 
 
 @pytest.mark.inject_failure("market_data", mode="drop", value=2)
-def test_market_data_gaps_are_detected_and_flagged(market_data_service, matrix_frame, request):
+def test_market_data_gaps_are_detected_and_flagged(
+    market_data_service, matrix_frame, stress_measure, request
+):
     """Gaps -> forward fill within tolerance, degraded flag, DataGapDetected, a gap counter."""
     bus = EventBus()
     adapter = _consume(market_data_service, bus, time_scale(request.config))
     gaps = bus.of_type(EventType.DATA_GAP)
-    assert adapter.stats.gaps >= 1
+    check = stress_measure("missing_data", "data_gap_events", len(gaps))  # seed 000: DataGapDetected
+    assert check.passed, check.line()
     assert len(gaps) == adapter.stats.gaps
     assert adapter.degraded
     assert adapter.stats.filled <= GAP_FILL_TOLERANCE * adapter.stats.gaps
@@ -76,11 +87,29 @@ def test_reordered_market_data_is_restored_or_replayed(market_data_service, matr
 
 @pytest.mark.inject_failure("market_data", mode="latency", value=1500, window=(5, 30))
 def test_ws_latency_spike_serves_the_cached_book_with_market_halt_delay(
-    market_data_service, matrix_frame, request
+    market_data_service, matrix_scenario, matrix_frame, stress_measure, request
 ):
     """WS latency 1-3 s -> a stall over 1 s: cached book, MarketHalt.DELAY, cleared when data flows."""
     bus = EventBus()
-    adapter = _consume(market_data_service, bus, time_scale(request.config))
+    served: list[bool] = []
+    adapter = FeedAdapter(
+        market_data_service.url, bus=bus, stall_s=STALL_S, gap_fill_tolerance=GAP_FILL_TOLERANCE
+    )
+    bus.subscribe(lambda e: served.append(bool(adapter.book())), EventType.DATA_FEED_LOSS)
+    adapter.start()
+    try:
+        assert adapter.wait_finished(timeout=STREAM_TICKS * TICK_S + 60.0 / time_scale(request.config) + 20.0)
+    finally:
+        adapter.close()
+    for metric, value in (
+        ("market_halt_delay_triggered", bool(adapter.halts)),
+        (
+            "cached_book_fallback_used",
+            bool(served) and all(served),
+        ),  # the book was there when the feed stalled
+    ):
+        check = stress_measure(matrix_scenario.name, metric, value, optional=True)
+        assert check is None or check.passed, check.line()
     assert adapter.halts, "no MarketHalt.DELAY during a 1.5 s latency spike"
     assert all(end is not None for _, end in adapter.halts), "DELAY never cleared"
     assert adapter.market_halt is MarketHalt.NONE
