@@ -101,6 +101,7 @@ class ReferenceOMS:
         portfolio: Callable[[], PortfolioSnapshot] | None = None,
         market_data_age_ms: Callable[[], float] | None = None,
         max_data_age_ms: float = 500.0,
+        latency_guard: Any = None,
     ) -> None:
         if max_retries < 0 or pause_after_failures < 1:
             raise ValueError("ReferenceOMS: max_retries must be >= 0 and pause_after_failures >= 1")
@@ -115,6 +116,7 @@ class ReferenceOMS:
         self._portfolio = portfolio
         self._market_data_age_ms = market_data_age_ms  # None: no feed wired, resume on reconciliation alone
         self.max_data_age_ms = float(max_data_age_ms)
+        self.latency_guard = latency_guard  # stack.latency.LatencyGuard: throttles in DEGRADED latency mode
         self.resumed_at_data_age_ms: float | None = None  # the data age when trading last resumed
         self._log_path = None if log_dir is None else Path(log_dir) / "orders.jsonl"
         self._log_fh: Any = None
@@ -144,6 +146,10 @@ class ReferenceOMS:
                 self._broker_unreachable("broker reports it is not connected")
             if self._pause_reason:
                 return self._refuse(order, f"trading paused: {self._pause_reason}", publish=True)
+            if self.latency_guard is not None and not self.latency_guard.allow_submission():
+                return self._refuse(
+                    order, "throttled: DEGRADED latency mode (market data is late)", publish=True
+                )
             decision = self.governor.check_order(order, self._snapshot())
             if not decision.approved:  # the governor published ORDER_REJECTED itself
                 return self._refuse(order, decision.reason, publish=False)

@@ -4,6 +4,8 @@ feed adapter must respond as the runbooks expect. Durations are runbook seconds 
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from pytest_stress.faults.feed_adapter import FeedAdapter, MarketHalt
@@ -12,6 +14,8 @@ from pytest_stress.plugin import time_scale
 from pytest_stress.replay.harness import stressed_frame
 from pytest_stress.scenario import load_scenario
 from pytest_stress.stack.bus import EventBus, EventType
+from pytest_stress.stack.clock import WallClock
+from pytest_stress.stack.latency import WS_LATENCY_HIGH, ExecutionMode, LatencyGuard
 
 # seed 002's hourly shock, seed 003's bad data, seed 000's FTX collapse (a reconstruction, 1-minute ticks)
 SCENARIOS = ("flash_crash_lite", "data_corruption_shock", "ftx_collapse_2022")
@@ -86,19 +90,35 @@ def test_reordered_market_data_is_restored_or_replayed(market_data_service, matr
 
 
 @pytest.mark.inject_failure("market_data", mode="latency", value=1500, window=(5, 30))
-def test_ws_latency_spike_serves_the_cached_book_with_market_halt_delay(
+def test_ws_latency_spike_degrades_execution_and_serves_the_cached_book(
     market_data_service, matrix_scenario, matrix_frame, stress_measure, request
 ):
-    """WS latency 1-3 s -> a stall over 1 s: cached book, MarketHalt.DELAY, cleared when data flows."""
+    """WS latency 1-3 s -> a stall over 1 s: cached book and MarketHalt.DELAY; execution enters DEGRADED
+    latency mode (throttled submissions, wider slippage buffers) and ws_latency_high fires within 60 s."""
+    scale, started = time_scale(request.config), time.monotonic()
     bus = EventBus()
+    guard = LatencyGuard(bus=bus, clock=WallClock(), lag_threshold_ms=STALL_S * 1000)
     served: list[bool] = []
+    seen_degraded: list[tuple[list[bool], float]] = []
     adapter = FeedAdapter(
         market_data_service.url, bus=bus, stall_s=STALL_S, gap_fill_tolerance=GAP_FILL_TOLERANCE
     )
     bus.subscribe(lambda e: served.append(bool(adapter.book())), EventType.DATA_FEED_LOSS)
     adapter.start()
     try:
-        assert adapter.wait_finished(timeout=STREAM_TICKS * TICK_S + 60.0 / time_scale(request.config) + 20.0)
+        deadline = time.monotonic() + STREAM_TICKS * TICK_S + 60.0 / scale + 20.0
+        while not adapter.wait_finished(timeout=0.02):
+            assert time.monotonic() < deadline, "the feed never finished"
+            guard.observe(adapter.data_age_ms())
+            if guard.mode is ExecutionMode.DEGRADED and not seen_degraded:
+                seen_degraded.append(
+                    ([guard.allow_submission() for _ in range(5)], guard.slippage_buffer_pct)
+                )
+        for _ in range(100):  # fresh data again: back to NORMAL after recover_s
+            guard.observe(adapter.data_age_ms() if not adapter.wait_finished(0) else 0.0)
+            if guard.mode is ExecutionMode.NORMAL:
+                break
+            time.sleep(0.02)
     finally:
         adapter.close()
     for metric, value in (
@@ -113,7 +133,15 @@ def test_ws_latency_spike_serves_the_cached_book_with_market_halt_delay(
     assert adapter.halts, "no MarketHalt.DELAY during a 1.5 s latency spike"
     assert all(end is not None for _, end in adapter.halts), "DELAY never cleared"
     assert adapter.market_halt is MarketHalt.NONE
-    assert bus.of_type(EventType.DATA_FEED_LOSS)
+    assert seen_degraded, "execution never entered DEGRADED latency mode"
+    ((allowed, buffer_pct),) = seen_degraded
+    assert allowed.count(True) == 1, f"submissions not throttled in DEGRADED mode: {allowed}"
+    assert buffer_pct > guard.base_slippage_pct, "slippage buffer not widened"
+    alerts = [e for e in bus.of_type(EventType.ALERT) if e.data.get("kind") == WS_LATENCY_HIGH]
+    assert alerts, "no ws_latency_high alert"
+    spike_start = started + 5 / scale
+    assert alerts[0].timestamp - spike_start <= 60.0 / scale, "ws_latency_high later than 60 s (scaled)"
+    assert guard.mode is ExecutionMode.NORMAL, "execution stayed DEGRADED after the feed recovered"
     assert _complete(adapter, matrix_frame) == []
 
 
