@@ -118,8 +118,7 @@ def _service_frame(request: pytest.FixtureRequest):
     from pytest_stress.replay.harness import stressed_frame
     from pytest_stress.scenario import load_scenario
 
-    marker = request.node.get_closest_marker("stress_scenario")
-    if marker is not None and "stress_scenario" in request.fixturenames:
+    if "stress_scenario" in request.fixturenames:
         sc = request.getfixturevalue("stress_scenario")
     else:
         sc = load_scenario("flash_crash_lite").with_overrides(symbols=5)
@@ -156,10 +155,18 @@ def feed(market_data_service, event_bus):
 
 @pytest.fixture
 def broker_service(request: pytest.FixtureRequest, toxiproxy: ToxiproxyHandle):
-    """The FIX 4.4 broker service behind the Toxiproxy proxy ``broker``, quoting the runbook suite's
-    symbols: the service ``inject_failure("broker", ...)`` acts on."""
+    """The FIX 4.4 broker service behind the Toxiproxy proxy ``broker``: the service
+    ``inject_failure("broker", ...)`` acts on. With a ``stress_scenario`` its fills are priced from the
+    scenario's stressed market as it replays (one tick per tick_ms / --stress-time-scale); without one it
+    quotes the runbook suite's symbols."""
+    from pytest_stress.faults.services import ReplayPrices
     from pytest_stress.faults.services import broker_service as serve
+    from pytest_stress.plugin import time_scale
     from pytest_stress.runbook.market import SUITE_PRICES
 
-    with serve(toxiproxy.client, dict(SUITE_PRICES)) as service:
+    prices: object = dict(SUITE_PRICES)
+    if "stress_scenario" in request.fixturenames:
+        sc, frame = _service_frame(request)
+        prices = ReplayPrices(frame, sc.market.tick_ms / 1000 / time_scale(request.config))
+    with serve(toxiproxy.client, prices) as service:
         yield service

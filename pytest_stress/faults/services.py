@@ -85,12 +85,42 @@ def market_data_service(
         server.stop()
 
 
+class ReplayPrices:
+    """``symbol -> price`` from a replayed frame: the mid of the row the replay has reached, where the
+    replay advances one row per ``tick_s`` of wall time from the first call (then stays on the last row).
+    The broker service prices its fills with it, so fills follow the stressed market."""
+
+    def __init__(self, frame: MarketFrame, tick_s: float) -> None:
+        import time
+
+        self.frame, self.tick_s = frame, float(tick_s)
+        self.index = {s: i for i, s in enumerate(frame.symbols)}
+        self._clock = time.monotonic
+        self._start: float | None = None
+
+    def row(self) -> int:
+        now = self._clock()
+        self._start = now if self._start is None else self._start
+        return min(self.frame.n_ticks - 1, int((now - self._start) / self.tick_s)) if self.tick_s > 0 else 0
+
+    def __call__(self, symbol: str) -> float | None:
+        i = self.index.get(symbol)
+        if i is None:
+            return None
+        r = self.row()
+        mid = 0.5 * (float(self.frame.bid[r, i]) + float(self.frame.ask[r, i]))
+        return (
+            mid if mid == mid and mid > 0 else None
+        )  # NaN or a broken quote: no price, the order is refused
+
+
 @dataclass
 class BrokerService:
     proxy_name: str
     host: str  # the proxy's address: what the stack's FIX client connects to
     port: int
-    service: Any  # FixBrokerService: orders, positions per account, prices
+    service: Any  # FixBrokerService: orders, positions per account
+    prices: Any = None  # what the service prices fills with (a mapping, or ReplayPrices)
 
 
 @contextlib.contextmanager
@@ -108,7 +138,7 @@ def broker_service(
         proxy = client.create(upstream=f"{LOOPBACK}:{service.port}", name=name, listen=f"{LOOPBACK}:0")
         try:
             host, port = proxy.listen.rsplit(":", 1)
-            yield BrokerService(name, host, int(port), service)
+            yield BrokerService(name, host, int(port), service, prices)
         finally:
             proxy.destroy()
     finally:

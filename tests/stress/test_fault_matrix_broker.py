@@ -10,11 +10,11 @@ import pytest
 
 from pytest_stress.faults.fix_client import FixBrokerClient
 from pytest_stress.plugin import time_scale
-from pytest_stress.runbook.market import SUITE_PRICES, order
+from pytest_stress.runbook.market import order
 from pytest_stress.stack.bus import EventBus
 from pytest_stress.stack.clock import WallClock
 from pytest_stress.stack.factory import StackContext
-from pytest_stress.stack.model import OrderStatus
+from pytest_stress.stack.model import Order, OrderStatus, Side
 from pytest_stress.stack.protocols import BROKER_DISCONNECTED
 from pytest_stress.stack.reference import make_reference_stack
 
@@ -23,6 +23,17 @@ from pytest_stress.stack.reference import make_reference_stack
 OUTAGE_1 = (10, 40)
 OUTAGE_2 = (60, 90)
 RECOVERY_WAIT_S = 60.0  # runbook seconds we wait for a recovery before calling it failed
+# the broker prices fills from each scenario's stressed market as it replays
+MATRIX_SCENARIOS = ("flash_crash_lite", "data_corruption_shock", "ftx_collapse_2022")
+over_scenarios = pytest.mark.parametrize("stress_scenario", MATRIX_SCENARIOS, indirect=True)
+
+
+def _symbol(broker_service) -> str:
+    return broker_service.prices.frame.symbols[0]
+
+
+def _buy(broker_service, qty: float) -> Order:
+    return Order(_symbol(broker_service), Side.BUY, qty)
 
 
 @pytest.fixture
@@ -79,20 +90,21 @@ def _two_outages(mode: str, **kw):
         pytest.param("timeout", "timeout", marks=_two_outages("timeout", value=0), id="timeout"),
     ],
 )
+@over_scenarios
 def test_two_broker_outages_in_one_run_are_survived(
-    fix_stack, broker_service, stress_measure, request, mode, cause
+    fix_stack, broker_service, stress_scenario, stress_measure, request, mode, cause
 ):
     """Seed 001 scenario 3 and seed 004 day 4, over FIX: two outages in one run (proxy disabled, peer
     reset, or a silent link); during each: FAILED after 3 retries naming the cause, trading paused,
     "Broker Disconnected", positions held; after each: recovery; nothing lost or duplicated, no breach."""
     scale, start = time_scale(request.config), time.monotonic()
     oms = fix_stack.oms
-    assert oms.submit_order(order(qty=10.0)).status is OrderStatus.FILLED
+    assert oms.submit_order(_buy(broker_service, 10.0)).status is OrderStatus.FILLED
     survived, recoveries = 0, []
     for begin, end in (OUTAGE_1, OUTAGE_2):
         _sleep_until(start, begin + 2, scale)  # inside the outage
         held = dict(oms.positions())
-        failed = oms.submit_order(order(qty=5.0))
+        failed = oms.submit_order(_buy(broker_service, 5.0))
         if failed.status is OrderStatus.FAILED:  # the first order into the outage: retried, then failed
             assert failed.attempts == 4, failed
             assert cause in failed.reject_reason.lower(), failed.reject_reason
@@ -105,14 +117,15 @@ def test_two_broker_outages_in_one_run_are_survived(
         assert oms.positions() == held, "positions changed during the outage"
         _sleep_until(start, end, scale)
         recoveries.append(_wait_recovered(fix_stack, scale) * scale)
-        assert oms.submit_order(order(qty=1.0)).status is OrderStatus.FILLED
+        assert oms.submit_order(_buy(broker_service, 1.0)).status is OrderStatus.FILLED
         survived += 1
     fills: dict[str, float] = {}
     for f in oms.fills():
         fills[f.symbol] = fills.get(f.symbol, 0.0) + f.signed_quantity
     at_broker = broker_service.service.positions()
+    px = {f.symbol: f.price for f in oms.fills()}  # value each difference at the price it traded at
     error = sum(
-        abs(at_broker.get(s, 0.0) - fills.get(s, 0.0)) * SUITE_PRICES[s] for s in set(fills) | set(at_broker)
+        abs(at_broker.get(k, 0.0) - fills.get(k, 0.0)) * px.get(k, 0.0) for k in set(fills) | set(at_broker)
     )
     breaches = [e for e in fix_stack.bus.events if e.type.value in ("CIRCUIT_BREAKER", "KILL_SWITCH")]
     checks = [
@@ -139,13 +152,16 @@ def test_two_broker_outages_in_one_run_are_survived(
         ),
     ],
 )
-def test_orders_fill_exactly_once_on_a_degraded_broker_path(fix_stack, broker_service, fault):
+@over_scenarios
+def test_orders_fill_exactly_once_on_a_degraded_broker_path(
+    fix_stack, broker_service, stress_scenario, fault
+):
     """Broker latency (200 ms), slow close, a 2 KB/s bandwidth cap, messages split across reads: every
     order still fills once, and the broker's book equals the OMS's fills."""
-    results = [fix_stack.oms.submit_order(order(qty=q)) for q in (3.0, 4.0)]
+    results = [fix_stack.oms.submit_order(_buy(broker_service, q)) for q in (3.0, 4.0)]
     assert [r.status for r in results] == [OrderStatus.FILLED, OrderStatus.FILLED], (fault, results)
     fix_stack.oms.heartbeat()
-    assert broker_service.service.positions().get("SPY") == pytest.approx(7.0)
+    assert broker_service.service.positions().get(_symbol(broker_service)) == pytest.approx(7.0)
     assert sum(f.signed_quantity for f in fix_stack.oms.fills()) == pytest.approx(7.0)
 
 
@@ -196,3 +212,22 @@ def test_recovery_waits_for_fresh_market_data(fix_stack_with_feed, stress_measur
     check = stress_measure("broker_failure", "market_data_age_at_resume_ms", age)
     assert check.passed, check.line()
     assert adapter.book(), "no market data reached the stack"
+
+
+@pytest.mark.stress_scenario("flash_crash_lite", symbols=3)
+def test_fills_are_priced_from_the_replayed_market(broker_service, stress_scenario, tmp_path, request):
+    """The broker prices fills from the scenario's stressed market as it replays, not from a fixed quote."""
+    from pytest_stress.replay.harness import stressed_frame
+
+    frame = stressed_frame(stress_scenario)[1]
+    symbol = frame.symbols[0]
+    client = FixBrokerClient(broker_service.host, broker_service.port, timeout_s=1.0)
+    client.connect()
+    try:
+        ack = client.submit_order(Order(symbol, Side.BUY, 1.0))
+        row = broker_service.prices.row()
+        mids = 0.5 * (frame.bid[: row + 1, 0] + frame.ask[: row + 1, 0])
+        assert ack.status is OrderStatus.FILLED
+        assert mids.min() - 1e-9 <= ack.avg_price <= mids.max() + 1e-9
+    finally:
+        client.close()
