@@ -7,25 +7,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import random
 import signal
 import sys
 import threading
 import weakref
 from collections.abc import Sequence
-from types import TracebackType
 
 from pytest_stress.faults.api import API_VERSION, ToxiproxyApi
 from pytest_stress.faults.http11 import serve_connection
+from pytest_stress.faults.loop_thread import LoopThreadServer
 from pytest_stress.faults.proxy import LOOPBACK, ListenError, bind_listener
 
 __all__ = ["API_VERSION", "EmbeddedToxiproxy", "ListenError", "main"]
 
-START_TIMEOUT_S = 10.0
 
-
-class EmbeddedToxiproxy:
+class EmbeddedToxiproxy(LoopThreadServer):
     """A Toxiproxy-compatible server on 127.0.0.1; ``port=0`` picks a free port.
 
     >>> with EmbeddedToxiproxy() as server:          # doctest: +SKIP
@@ -56,70 +53,11 @@ class EmbeddedToxiproxy:
         self._requested_port = port
         self.port = 0
         self._rng = random.Random(seed)
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
+        self._init_loop_thread(f"embedded-toxiproxy:{port}")
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self) -> EmbeddedToxiproxy:
-        """Start serving in a background thread; returns once the API port listens.
-
-        Raises ListenError when the port cannot be bound (for example, already in use).
-        """
-        if self._thread is not None:
-            raise RuntimeError("this EmbeddedToxiproxy was already started; create a new one")
-        self._thread = threading.Thread(target=self._run, name=f"embedded-toxiproxy:{self._requested_port}")
-        self._thread.daemon = True  # a forgotten stop() must not hang the interpreter at exit
-        self._thread.start()
-        if not self._ready.wait(START_TIMEOUT_S):
-            self.stop()
-            raise RuntimeError(f"embedded toxiproxy did not start within {START_TIMEOUT_S} s")
-        if self._error is not None:
-            self._thread.join(START_TIMEOUT_S)
-            raise self._error
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        loop, stopping, thread = self._loop, self._stopping, self._thread
-        if loop is not None and stopping is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # the loop finished on its own meanwhile
-                loop.call_soon_threadsafe(stopping.set)
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-            if thread.is_alive():
-                raise RuntimeError(f"embedded toxiproxy thread did not stop within {timeout} s")
-
-    def __enter__(self) -> EmbeddedToxiproxy:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    # --- the loop thread --------------------------------------------------------------------------
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._serve())
-        except BaseException as err:  # reported to start() if it happened before ready
-            if not self._ready.is_set():
-                self._error = err
-        finally:
-            self._ready.set()
-            _cancel_remaining(loop)
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
 
     async def _serve(self) -> None:
         self._stopping = asyncio.Event()
@@ -142,14 +80,6 @@ class EmbeddedToxiproxy:
             for writer in list(clients):  # idle keep-alive connections of API clients
                 writer.transport.abort()
             await asyncio.sleep(0)  # let aborted transports run their close callbacks
-
-
-def _cancel_remaining(loop: asyncio.AbstractEventLoop) -> None:
-    tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
-    for task in tasks:
-        task.cancel()
-    if tasks:
-        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

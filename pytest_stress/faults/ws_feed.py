@@ -22,15 +22,14 @@ import json
 import math
 import threading
 import urllib.parse
-from types import TracebackType
 
 import numpy as np
 
 from pytest_stress.faults.feed_faults import AppliedFault, FaultPlan, FeedFaultKind, FeedFaults
+from pytest_stress.faults.loop_thread import LoopThreadServer
 from pytest_stress.market.frame import MarketFrame
 
 LOOPBACK = "127.0.0.1"
-START_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 0.5  # a closing handshake stuck behind a toxic must not hold stop() for websockets' 10 s
 
 
@@ -39,7 +38,7 @@ def _floats(row: np.ndarray) -> list[float | None]:
     return [None if math.isnan(v) else v for v in row.tolist()]
 
 
-class WebSocketFeedServer:
+class WebSocketFeedServer(LoopThreadServer):
     """Streams ``frame`` to every client; ``port=0`` picks a free port.
 
     ``time_scale`` divides the frame's time: 1 is real time, 10 ten times faster; ``inf`` or 0 sends as
@@ -73,11 +72,7 @@ class WebSocketFeedServer:
         self.applied: list[AppliedFault] = []
         self.connections = 0  # accepted so far; faults apply to the first faults.connections
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
+        self._init_loop_thread(f"ws-feed:{port}")
 
     @property
     def url(self) -> str:
@@ -86,57 +81,6 @@ class WebSocketFeedServer:
     def faults_of(self, kind: FeedFaultKind) -> list[AppliedFault]:
         with self._lock:
             return [f for f in self.applied if f.kind is kind]
-
-    # --- life cycle --------------------------------------------------------------------------------
-    def start(self) -> WebSocketFeedServer:
-        if self._thread is not None:
-            raise RuntimeError("this WebSocketFeedServer was already started; create a new one")
-        self._thread = threading.Thread(target=self._run, name=f"ws-feed:{self.port}", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(START_TIMEOUT_S):
-            self.stop()
-            raise RuntimeError(f"the feed server did not start within {START_TIMEOUT_S} s")
-        if self._error is not None:
-            self._thread.join(START_TIMEOUT_S)
-            raise self._error
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Close every connection and the listening socket and join the thread; safe to call twice."""
-        loop, stopping, thread = self._loop, self._stopping, self._thread
-        if loop is not None and stopping is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # the loop ended on its own meanwhile
-                loop.call_soon_threadsafe(stopping.set)
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-            if thread.is_alive():
-                raise RuntimeError(f"the feed server thread did not stop within {timeout} s")
-
-    def __enter__(self) -> WebSocketFeedServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._serve())
-        except BaseException as err:  # handed to start() when it happened before the port listened
-            if not self._ready.is_set():
-                self._error = err
-        finally:
-            self._ready.set()
-            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-            for task in pending:
-                task.cancel()
-            if pending:
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
 
     async def _serve(self) -> None:
         from websockets.asyncio.server import serve  # imported here: plugin load must stay light
