@@ -10,9 +10,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from faults_support import ServerUnderTest, Upstream, run_server
+from fix_support import ServiceFactory
 from toxiproxy import Toxiproxy
 from toxiproxy.api import APIConsumer
 
+from pytest_stress.faults.fix_broker import FixBrokerService
 from pytest_stress.faults.toxiproxy_server import EmbeddedToxiproxy
 
 
@@ -58,3 +60,18 @@ def upstream() -> Iterator[Callable[[Callable[[socket.socket], None]], Upstream]
     finally:
         for server in made:
             server.close()
+
+
+@pytest.fixture
+def make_service() -> Iterator[ServiceFactory]:
+    """Factory for FIX broker services; every one made is stopped at teardown."""
+    factory = ServiceFactory()
+    try:
+        yield factory
+    finally:
+        factory.stop_all()
+
+
+@pytest.fixture
+def service(make_service: ServiceFactory) -> FixBrokerService:
+    return make_service()

@@ -11,13 +11,10 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
-from toxiproxy import Toxiproxy
-from toxiproxy.api import APIConsumer
 from toxiproxy.proxy import Proxy
 
 from pytest_stress.faults.feed_adapter import FeedAdapter, MarketHalt
 from pytest_stress.faults.feed_faults import FeedFaultError, FeedFaultKind, FeedFaults
-from pytest_stress.faults.servers import toxiproxy_server
 from pytest_stress.faults.ws_feed import WebSocketFeedServer
 from pytest_stress.market.frame import MarketFrame
 from pytest_stress.stack.bus import EventBus, EventType
@@ -114,26 +111,13 @@ def adapter() -> Iterator[Callable[..., FeedAdapter]]:
             feed.close()
 
 
-@pytest.fixture(scope="module")
-def toxiproxy() -> Iterator[Toxiproxy]:
-    """Toxiproxy as the suite finds it (a binary on PATH, else the embedded server); the client's
-    class-wide address is restored after."""
-    saved = (APIConsumer.host, APIConsumer.port)
-    with toxiproxy_server() as server:
-        client = Toxiproxy()
-        client.update_api_consumer(server.host, server.port)
-        try:
-            yield client
-        finally:
-            APIConsumer.host, APIConsumer.port = saved
-
-
 @pytest.fixture
-def proxy_to(toxiproxy: Toxiproxy) -> Iterator[Callable[[WebSocketFeedServer], Proxy]]:
+def proxy_to(toxiproxy) -> Iterator[Callable[[WebSocketFeedServer], Proxy]]:
+    """Proxies on the plugin's session Toxiproxy (--toxiproxy-url, a binary on PATH, else embedded)."""
     made: list[Proxy] = []
 
     def make(server: WebSocketFeedServer) -> Proxy:
-        made.append(toxiproxy.create(upstream=f"127.0.0.1:{server.port}", name=f"ws_feed_{len(made)}"))
+        made.append(toxiproxy.client.create(upstream=f"127.0.0.1:{server.port}", name=f"ws_feed_{len(made)}"))
         return made[-1]
 
     try:

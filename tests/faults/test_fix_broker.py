@@ -12,23 +12,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from fix_support import LOOPBACK, WAIT_S, RawFix, ServiceFactory, get
+from fix_support import LOOPBACK, WAIT_S, RawFix, get
 
 from pytest_stress.faults.fix_broker import FixBrokerService
-
-
-@pytest.fixture
-def make_service() -> Iterator[ServiceFactory]:
-    factory = ServiceFactory()
-    try:
-        yield factory
-    finally:
-        factory.stop_all()
-
-
-@pytest.fixture
-def service(make_service: ServiceFactory) -> FixBrokerService:
-    return make_service()
 
 
 @pytest.fixture

@@ -10,14 +10,11 @@ import itertools
 from collections.abc import Callable, Iterator
 
 import pytest
-from fix_support import LOOPBACK, ServiceFactory, wait_until
-from toxiproxy import Toxiproxy
-from toxiproxy.api import APIConsumer
+from fix_support import LOOPBACK, wait_until
 from toxiproxy.proxy import Proxy
 
 from pytest_stress.faults.fix_broker import FixBrokerService
 from pytest_stress.faults.fix_client import FixBrokerClient
-from pytest_stress.faults.servers import toxiproxy_server
 from pytest_stress.stack.bus import EventBus, EventType
 from pytest_stress.stack.clock import WallClock
 from pytest_stress.stack.governor import ReferenceRiskGovernor
@@ -25,20 +22,6 @@ from pytest_stress.stack.model import ConnectionState, Order, OrderStatus, Order
 from pytest_stress.stack.oms import ReferenceOMS
 
 _names = itertools.count(1)
-
-
-@pytest.fixture
-def make_service() -> Iterator[ServiceFactory]:
-    factory = ServiceFactory()
-    try:
-        yield factory
-    finally:
-        factory.stop_all()
-
-
-@pytest.fixture
-def service(make_service: ServiceFactory) -> FixBrokerService:
-    return make_service()
 
 
 @pytest.fixture
@@ -92,21 +75,10 @@ def test_client_cancel_of_resting_limit(client: FixBrokerClient) -> None:
 
 
 # -- the reference OMS over FIX, through Toxiproxy ------------------------------------------------------
-@pytest.fixture(scope="module")
-def toxiproxy_client() -> Iterator[Toxiproxy]:
-    saved = (APIConsumer.host, APIConsumer.port)  # the client keeps its address class-wide
-    with toxiproxy_server(seed=3) as server:
-        client = Toxiproxy()
-        client.update_api_consumer(server.host, server.port)
-        try:
-            yield client
-        finally:
-            APIConsumer.host, APIConsumer.port = saved
-
-
 @pytest.fixture
-def proxy(toxiproxy_client: Toxiproxy, service: FixBrokerService) -> Iterator[Proxy]:
-    made = toxiproxy_client.create(
+def proxy(toxiproxy, service: FixBrokerService) -> Iterator[Proxy]:
+    """A proxy on the plugin's session Toxiproxy (--toxiproxy-url, a binary on PATH, else embedded)."""
+    made = toxiproxy.client.create(
         upstream=service.address, name=f"fix_broker_{next(_names)}", listen=f"{LOOPBACK}:0"
     )
     try:
