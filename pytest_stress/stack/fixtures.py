@@ -7,6 +7,7 @@ loading the plugin stays cheap; the parts themselves are built inside the fixtur
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,9 +28,6 @@ from pytest_stress.stack.protocols import (
 
 if TYPE_CHECKING:
     from pytest_stress.stack.broker_faults import BrokerFaults
-
-# The symbols and prices the suite trades; the default broker quotes them.
-SUITE_PRICES = {"SPY": 450.0, "QQQ": 380.0, "NVDA": 440.0}
 
 
 def stack_specs(config: pytest.Config) -> list[str]:
@@ -68,6 +66,7 @@ def event_bus() -> EventBus:
 def broker(stress_clock: SimClock) -> BrokerClient:
     """The broker the stack trades with (the in-process mock by default). Override it with your own
     adapter; the suite wraps it in ``BrokerFaults`` to inject the runbook's outages."""
+    from pytest_stress.runbook.market import SUITE_PRICES  # the symbols the suite trades
     from pytest_stress.stack.broker import MockBroker
 
     return MockBroker(clock=stress_clock, prices=SUITE_PRICES)
@@ -127,20 +126,16 @@ def trading_stack(
 ) -> Iterator[TradingStack]:
     """The stack under test, assembled from the part fixtures, so overriding one of them in a
     ``conftest.py`` swaps that part and keeps the rest."""
-    base = stress_stack_build
-    stack = TradingStack(
-        name=base.name,
+    stack = dataclasses.replace(
+        stress_stack_build,
         strategy=strategy,
         oms=oms,
-        broker=stack_context.broker,
         risk_governor=risk_governor,
         drift_detector=drift_detector,
+        broker=stack_context.broker,
         bus=stack_context.bus,
         clock=stack_context.clock,
         log_dir=stack_context.log_dir,
-        inference=base.inference,
-        feed_monitor=base.feed_monitor,
-        resource_guard=base.resource_guard,
     )
     yield stack
     for part in (stack.oms, stack.broker):
