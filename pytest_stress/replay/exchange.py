@@ -574,7 +574,7 @@ def match_orders(row, ts, t, quotes, book, valid, xs, xp, of, oi, active, fills,
             xs[taken, i] += got
             q = got if buy else -got
             fee = got * price * fee_rate
-            # _record_fill, written out: a call passing six arrays costs more than the fill itself
+            # the fill is recorded inline: a call passing six arrays costs more than the fill itself
             f = xc[XC_FILLS]
             xc[XC_FILLS] = f + 1
             ff[FF_QTY, f] = q
