@@ -19,9 +19,10 @@ from pytest_stress.errors import (
 from pytest_stress.scenario import OnBreach, Scenario, load_scenario, scenario_library
 
 if TYPE_CHECKING:
-    from pytest_stress.replay import Breach, Portfolio, ScenarioResult, run_scenario
-    from pytest_stress.replay.runner import StressTestRunner
-    from pytest_stress.replay.summary import ScenarioFailure, generate_summary
+    from pytest_stress.replay import Portfolio
+    from pytest_stress.run import Breach, ScenarioResult, run_scenario
+    from pytest_stress.run.batch import StressTestRunner
+    from pytest_stress.run.summary import ScenarioFailure, generate_summary
 
 try:
     from importlib.metadata import version as _version
@@ -32,13 +33,13 @@ except Exception:  # not installed (running from a bare checkout)
 
 # public name -> the module that defines it, imported on first use
 _LAZY = {
-    "run_scenario": "pytest_stress.replay",
-    "ScenarioResult": "pytest_stress.replay",
+    "run_scenario": "pytest_stress.run",
+    "ScenarioResult": "pytest_stress.run",
     "Portfolio": "pytest_stress.replay",
-    "Breach": "pytest_stress.replay",
-    "StressTestRunner": "pytest_stress.replay.runner",
-    "ScenarioFailure": "pytest_stress.replay.summary",
-    "generate_summary": "pytest_stress.replay.summary",
+    "Breach": "pytest_stress.run",
+    "StressTestRunner": "pytest_stress.run.batch",
+    "ScenarioFailure": "pytest_stress.run.summary",
+    "generate_summary": "pytest_stress.run.summary",
 }
 
 

@@ -20,7 +20,7 @@ from pytest_stress.metrics import METRICS
 from pytest_stress.scenario import Scenario, load_scenario, load_scenario_file, scenario_library
 
 if TYPE_CHECKING:
-    from pytest_stress.replay.result import ScenarioResult
+    from pytest_stress.run.result import ScenarioResult
 
 PROG = "pytest-stress"
 
@@ -205,7 +205,7 @@ def _fmt(value: float, spec: str, unit: str = "") -> str:
 
 
 def _summary(result: ScenarioResult) -> str:
-    from pytest_stress.certify.checks import CheckStatus
+    from pytest_stress.checks import CheckStatus
 
     tick_s = result.tick_ms / 1000.0
     rows: list[tuple[str, str]] = [
@@ -254,7 +254,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     sc = load_scenario(args.scenario, extra_dirs=args.scenarios)
 
     # Imported here: the replay core pulls in numba, which the other sub-commands never need.
-    from pytest_stress.replay.engine import run_scenario
+    from pytest_stress.run.scenario import run_scenario
 
     result = run_scenario(sc, symbols=args.symbols, seed=args.seed)
     if args.json:
@@ -287,7 +287,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         raise _Usage("no scenarios to run: give NAME_OR_PATH arguments, or --all for the whole library")
 
     # Imported here: the runner's workers and the replay core pull in numba.
-    from pytest_stress.replay.runner import (
+    from pytest_stress.run.batch import (
         ScenarioFailure,
         StressTestRunner,
         generate_summary,

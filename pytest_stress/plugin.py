@@ -1,13 +1,13 @@
-"""The pytest face of pytest-trading-stress: options, markers, fixtures and report hooks.
+"""The pytest face of pytest-trading-stress: options, markers and hooks, each handing off to the module that
+does the work (settings: ``options``; fixtures: ``fixtures/``; the report: ``certify/``).
 
-Each hook hands off to a module that does the work; nothing heavy (numba, pandas) is imported here,
-so an unrelated pytest run does not pay for the replay core.
+Nothing imports this module, and it imports nothing heavy (numba, pandas), so an unrelated pytest run
+does not pay for the replay core.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,8 +17,6 @@ from pytest_stress.errors import StressError
 
 if TYPE_CHECKING:
     from pytest_stress.certify.session import CertificationSession
-    from pytest_stress.replay import Portfolio, ScenarioResult
-    from pytest_stress.scenario import Scenario
 
 _RECORDER_NAME = "pytest_stress.recorder"
 _MARKER_KWARGS = {"name", "library", "symbols", "seed"}
@@ -107,55 +105,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for line in MARKERS:
         config.addinivalue_line("markers", line)
+    from pytest_stress import options
     from pytest_stress.certify.session import CertificationSession, parse_report_targets
 
     base = Path(config.invocation_params.dir)
     try:
         targets = parse_report_targets(config.getoption("stress_report") or [], base)
+        settings = options.from_config(config)
     except StressError as exc:
         raise pytest.UsageError(str(exc)) from None
-    profile = config.getoption("stress_profile") or "ci"
-    scale = time_scale(config)
-    if scale <= 0:
-        raise pytest.UsageError(f"--stress-time-scale must be positive, got {scale:g}")
-    options = {
-        "profile": profile,
-        "time_scale": scale,
-        "seed_override": config.getoption("stress_seed"),
-        "scenario_dirs": [str(d) for d in scenario_dirs(config)],
-        "toxiproxy_url": config.getoption("toxiproxy_url"),
-    }
     # xdist workers record, the controller writes: workers get no report targets.
     if hasattr(config, "workerinput"):
         targets = []
     config.pluginmanager.register(
-        _Recorder(config, CertificationSession(targets, options, base)), _RECORDER_NAME
+        _Recorder(config, CertificationSession(targets, settings.to_dict(), base)), _RECORDER_NAME
     )
-    from pytest_stress.faults import fixtures as fault_fixtures
-    from pytest_stress.stack import fixtures
+    from pytest_stress.fixtures import fixture_modules
 
-    for name, module in (
-        ("pytest_stress.stack.fixtures", fixtures),
-        ("pytest_stress.faults.fixtures", fault_fixtures),
-    ):
+    for module in fixture_modules():
         if not config.pluginmanager.is_registered(module):
-            config.pluginmanager.register(module, name)
+            config.pluginmanager.register(module, module.__name__)
     if config.getoption("stress_runbook"):
         from pytest_stress.runbook import suite_files
 
         config.args.extend(str(p) for p in suite_files())
-
-
-def time_scale(config: pytest.Config) -> float:
-    """Runbook durations are divided by this: --stress-time-scale, else 10 in the ci profile, 1 nightly."""
-    profile = config.getoption("stress_profile") or "ci"
-    return float(config.getoption("stress_time_scale") or (10.0 if profile == "ci" else 1.0))
-
-
-def scenario_dirs(config: pytest.Config) -> list[Path]:
-    base = Path(config.invocation_params.dir)
-    cli = [base / d for d in config.getoption("stress_scenarios") or []]
-    return [*config.getini("stress_scenarios"), *cli]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -172,7 +145,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "stress_stack_spec" in metafunc.fixturenames:
-        from pytest_stress.stack.fixtures import spec_id, stack_specs
+        from pytest_stress.fixtures.stack import spec_id, stack_specs
 
         specs = stack_specs(metafunc.config)
         metafunc.parametrize("stress_stack_spec", specs, indirect=True, ids=[spec_id(s) for s in specs])
@@ -186,79 +159,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             f"argument(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(_MARKER_KWARGS))}"
         )
     if marker.kwargs.get("library"):
+        from pytest_stress.options import scenario_dirs
         from pytest_stress.scenario import library_names
 
         names = library_names(scenario_dirs(metafunc.config))
         metafunc.parametrize("stress_scenario", names, indirect=True, ids=names)
 
 
-@pytest.fixture
-def stress_scenario(request: pytest.FixtureRequest) -> Scenario:
-    """The Scenario named by the test's ``@pytest.mark.stress_scenario`` (with its overrides applied)."""
-    from pytest_stress.scenario import load_scenario
-
-    marker = request.node.get_closest_marker("stress_scenario")
-    name = getattr(request, "param", None)
-    if name is None and marker is not None:
-        name = marker.args[0] if marker.args else marker.kwargs.get("name")
-    if name is None:
-        pytest.fail(
-            "the stress_scenario fixture needs a scenario: mark the test with "
-            "@pytest.mark.stress_scenario('flash_crash_lite') (or library=True)",
-            pytrace=False,
-        )
-    kwargs = marker.kwargs if marker is not None else {}
-    seed = request.config.getoption("stress_seed")
-    try:
-        scenario = load_scenario(name, scenario_dirs(request.config))
-    except StressError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    return scenario.with_overrides(
-        symbols=kwargs.get("symbols"), seed=seed if seed is not None else kwargs.get("seed")
-    )
-
-
-@pytest.fixture
-def stress_portfolio() -> Portfolio | None:
-    """The book replayed through the scenario. None: the scenario's own equal-weight book.
-
-    Override it in your conftest.py to certify your positions:
-    ``return Portfolio(initial_capital=5e6, weights=my_weights)`` (one signed weight per symbol).
-    """
-    return None
-
-
-@pytest.fixture
-def stress_run(
-    request: pytest.FixtureRequest, stress_scenario: Scenario, stress_portfolio: Portfolio | None
-) -> Iterator[ScenarioResult]:
-    """The ScenarioResult of replaying ``stress_scenario``; recorded for the certification report.
-
-    Call ``stress_run.certify()`` to certify the scenario's ``expect:`` block: only certified runs
-    enter the go/no-go verdict.
-    """
-    import dataclasses
-
-    from pytest_stress.replay import run_scenario
-
-    certified = {"value": False}
-
-    def mark_certified(_: Any) -> None:
-        certified["value"] = True
-
-    try:
-        result = run_scenario(stress_scenario, portfolio=stress_portfolio)
-    except StressError as exc:
-        pytest.fail(f"{stress_scenario.name}: {exc}", pytrace=False)
-    result = dataclasses.replace(result, certify_hook=mark_certified)
-    yield result
-    from pytest_stress.certify.session import RUN_PROPERTY
-
-    request.node.user_properties.append((RUN_PROPERTY, {**result.to_dict(), "certified": certified["value"]}))
-
-
 def pytest_unconfigure(config: pytest.Config) -> None:
-    for name in (_RECORDER_NAME, "pytest_stress.stack.fixtures", "pytest_stress.faults.fixtures"):
+    from pytest_stress.fixtures import FIXTURE_MODULES
+
+    for name in (_RECORDER_NAME, *FIXTURE_MODULES):
         plugin = config.pluginmanager.get_plugin(name)
         if plugin is not None:
             config.pluginmanager.unregister(plugin)

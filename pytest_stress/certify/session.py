@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_stress.certify.atomic import write_atomic
-from pytest_stress.certify.verdict import Verdict, decide
 from pytest_stress.errors import StressError
+from pytest_stress.verdict import Verdict, decide
 
 RUN_PROPERTY = "pytest_stress.run"
 PROMISE_PROPERTY = "pytest_stress.promise"

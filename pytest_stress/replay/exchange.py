@@ -11,7 +11,7 @@ The rules, with their units:
 - Latency. An order sent at time ts reaches the exchange at ts + ``ack_latency_ms`` (plus
   ``latency_spike_ms`` with probability ``latency_spike_prob``) and is first handled at the first tick whose
   timestamp is at or after that; never at the tick it was decided on (that quote is gone).
-- Rejects. Each order is refused with probability ``failure_rate`` when it arrives (``OrderStatus.FAILED``).
+- Rejects. Each order is refused with probability ``failure_rate`` when it arrives (``ExchangeStatus.EXCHANGE_REJECT``).
   Both draws per order are uniforms taken in order from a pool the caller fills from its
   ``numpy.random.Generator``: order k always uses pool values 2k and 2k+1, so a run is bit-identical
   however it is chunked.
@@ -62,12 +62,15 @@ class OrderKind(enum.IntEnum):
     CANCEL = 2  # cancels our working orders on the symbol that were sent before it
 
 
-class OrderStatus(enum.IntEnum):
+class ExchangeStatus(enum.IntEnum):
+    """An order's state at the simulated exchange. Not the stack's ``OrderStatus``: there FAILED means the
+    OMS gave up after every retry to an unreachable broker; here an exchange refusal is EXCHANGE_REJECT."""
+
     PENDING = 0  # in flight to the exchange
     WORKING = 1  # at the exchange, not (fully) filled
     FILLED = 2
     CANCELLED = 3
-    FAILED = 4  # rejected by the exchange at random (failure_rate)
+    EXCHANGE_REJECT = 4  # rejected by the exchange at random (failure_rate)
     REJECTED_HALT = 5  # refused because of a halt
     BLOCKED = 6  # refused by the pre-trade risk checks, never sent
     DONE = 7  # a cancel request, handled
@@ -86,7 +89,7 @@ class HaltMode(enum.IntEnum):
 
 # The same values as plain ints, for kernels.
 MARKET, LIMIT, CANCEL = 0, 1, 2
-PENDING, WORKING, FILLED, CANCELLED, FAILED, REJECTED_HALT, BLOCKED, DONE = range(8)
+PENDING, WORKING, FILLED, CANCELLED, EXCHANGE_REJECT, REJECTED_HALT, BLOCKED, DONE = range(8)
 REBALANCE, SCHEDULE = 0, 1
 HALT_NONE, HALT_MODE_PARTIAL, HALT_MODE_FULL = 0, 1, 2  # ordered by severity
 # A halt eases only once the liquidity ratio is this many times its threshold (a halt entered below 0.25
@@ -499,7 +502,7 @@ def _arrive(o, row, ts, of, oi, active, xs, xc, ev):
         _finish(o, DONE, ts, of, oi, xs, xc)
         return False
     if oi[OI_WILL_FAIL, o] == 1:
-        _finish(o, FAILED, ts, of, oi, xs, xc)
+        _finish(o, EXCHANGE_REJECT, ts, of, oi, xs, xc)
         xc[XC_FAILURES] += 1
         emit(ev, row, ORDER_REJECTED, i, o)
         return False

@@ -3,7 +3,7 @@
 ``ReplaySession`` holds every state array of ``pytest_stress.replay.core`` and feeds it frame chunks
 (``feed``), growing the order, fill and event buffers when ``run_chunk`` stops for room; a bar-by-bar
 harness can also reset the kill switch between chunks. ``replay`` runs one whole frame; ``OrderSchedule``
-carries explicit orders; ``ReplayOutput`` is what a run leaves for ``pytest_stress.replay.result``.
+carries explicit orders; ``ReplayOutput`` is what a run leaves for ``pytest_stress.run.result``.
 """
 
 from __future__ import annotations

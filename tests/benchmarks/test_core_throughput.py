@@ -21,9 +21,9 @@ import pytest
 
 from pytest_stress import load_scenario
 from pytest_stress.market.synthetic import synthetic_frame
-from pytest_stress.replay.engine import warm_up
 from pytest_stress.replay.session import replay
 from pytest_stress.replay.transforms import apply_stresses
+from pytest_stress.run.scenario import warm_up
 from pytest_stress.specs.risk import RiskSpec
 
 SYMBOLS, SECONDS = 100, 600  # 6,001 ticks of 100 ms

@@ -11,11 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pytest_stress.market.synthetic import synthetic_frame
-from pytest_stress.replay.engine import _streams, warm_up
-from pytest_stress.replay.harness import run_harness
 from pytest_stress.replay.session import ReplaySession
-from pytest_stress.replay.transforms import apply_stresses
+from pytest_stress.run.harness import run_harness
+from pytest_stress.run.scenario import stressed_frame, warm_up
 from pytest_stress.scenario import load_scenario
 from pytest_stress.stack.momentum import make_momentum_stack
 
@@ -41,9 +39,7 @@ def _record(benchmark, name: str, bars: int) -> None:
 
 def test_core_only_bar_by_bar(benchmark):
     sc = load_scenario("flash_crash_lite").with_overrides(symbols=SYMBOLS)
-    rng = _streams(sc.market.seed)
-    calm, _ = synthetic_frame(sc.market, rng[0])
-    frame, _ = apply_stresses(calm, sc.market, sc.stress, rng[0])
+    calm, frame = stressed_frame(sc)
 
     def replay_bars():
         s = ReplaySession(

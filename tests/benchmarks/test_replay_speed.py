@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from pytest_stress import load_scenario, run_scenario
-from pytest_stress.replay.engine import warm_up
+from pytest_stress.run.scenario import warm_up
 
 RUNTIME_BUDGET_MS = 50.0  # seed 002
 TARGET_MS = 5.0  # after compilation, 100 symbols

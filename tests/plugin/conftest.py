@@ -3,6 +3,6 @@ inner run. NumPy cannot be imported twice in one process, and numba registers ea
 the replay core is imported and every kernel compiled (or loaded from numba's cache) here, before any inner
 run, whatever order the tests are collected in."""
 
-from pytest_stress.replay.engine import warm_up
+from pytest_stress.run.scenario import warm_up
 
 warm_up()

@@ -10,8 +10,8 @@ import pytest
 
 from pytest_stress.faults.feed_adapter import FeedAdapter, MarketHalt
 from pytest_stress.faults.services import market_data_service as serve
-from pytest_stress.plugin import time_scale
-from pytest_stress.replay.harness import stressed_frame
+from pytest_stress.options import time_scale
+from pytest_stress.run.scenario import stressed_frame
 from pytest_stress.scenario import load_scenario
 from pytest_stress.stack.bus import EventBus, EventType
 from pytest_stress.stack.clock import WallClock

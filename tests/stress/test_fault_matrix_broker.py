@@ -9,7 +9,7 @@ import time
 import pytest
 
 from pytest_stress.faults.fix_client import FixBrokerClient
-from pytest_stress.plugin import time_scale
+from pytest_stress.options import time_scale
 from pytest_stress.runbook.market import order
 from pytest_stress.stack.bus import EventBus
 from pytest_stress.stack.clock import WallClock
@@ -217,7 +217,7 @@ def test_recovery_waits_for_fresh_market_data(fix_stack_with_feed, stress_measur
 @pytest.mark.stress_scenario("flash_crash_lite", symbols=3)
 def test_fills_are_priced_from_the_replayed_market(broker_service, stress_scenario, tmp_path, request):
     """The broker prices fills from the scenario's stressed market as it replays, not from a fixed quote."""
-    from pytest_stress.replay.harness import stressed_frame
+    from pytest_stress.run.scenario import stressed_frame
 
     frame = stressed_frame(stress_scenario)[1]
     symbol = frame.symbols[0]

@@ -21,7 +21,7 @@ from pytest_stress.market.frame import Depth, MarketFrame
 from pytest_stress.replay import accounting as acc
 from pytest_stress.replay import core, risk
 from pytest_stress.replay import exchange as ex
-from pytest_stress.replay.exchange import OrderKind, OrderStatus
+from pytest_stress.replay.exchange import ExchangeStatus, OrderKind
 from pytest_stress.replay.session import OrderSchedule, replay
 from pytest_stress.specs.execution import ExecutionSpec
 from pytest_stress.specs.risk import RiskSpec
@@ -205,7 +205,7 @@ def test_once_the_kill_switch_is_on_every_later_order_is_blocked_and_nothing_fil
     if kill < 0:
         return
     later = out.orders_i[ex.OI_SUBMIT_ROW] > kill
-    assert np.all(out.orders_i[ex.OI_STATUS, later] == OrderStatus.BLOCKED)
+    assert np.all(out.orders_i[ex.OI_STATUS, later] == ExchangeStatus.BLOCKED)
     assert np.all(out.orders_i[ex.OI_REASON, later] == risk.ORDER_BLOCKED_KILL_SWITCH)
     assert np.all(out.fills_i[ex.FI_ROW] <= kill)
-    assert not np.any(np.isin(out.orders_i[ex.OI_STATUS], [OrderStatus.PENDING, OrderStatus.WORKING]))
+    assert not np.any(np.isin(out.orders_i[ex.OI_STATUS], [ExchangeStatus.PENDING, ExchangeStatus.WORKING]))

@@ -13,9 +13,10 @@ import pytest
 
 from pytest_stress.market.frame import Depth, MarketFrame
 from pytest_stress.replay import exchange as ex
-from pytest_stress.replay.exchange import OrderKind, OrderStatus
-from pytest_stress.replay.result import Fills, measure
+from pytest_stress.replay.exchange import ExchangeStatus, OrderKind
 from pytest_stress.replay.session import OrderSchedule, ReplayOutput, replay
+from pytest_stress.run.measure import measure
+from pytest_stress.run.result import Fills
 from pytest_stress.specs.execution import ExecutionSpec
 
 M, L, C = OrderKind.MARKET, OrderKind.LIMIT, OrderKind.CANCEL
@@ -57,8 +58,8 @@ def run(frame, orders, weights=(0.0,), execution=EXACT, **kw) -> ReplayOutput:
                   schedule=OrderSchedule.from_rows(orders), **kw)  # fmt: skip
 
 
-def status(out: ReplayOutput) -> list[OrderStatus]:
-    return [OrderStatus(int(s)) for s in out.orders_i[ex.OI_STATUS]]
+def status(out: ReplayOutput) -> list[ExchangeStatus]:
+    return [ExchangeStatus(int(s)) for s in out.orders_i[ex.OI_STATUS]]
 
 
 # --- next-level pricing (seed 004) -------------------------------------------------------------------
@@ -71,7 +72,7 @@ def test_a_market_buy_walks_the_ask_levels_one_tick_after_it_was_sent():
     assert list(fills.tick) == [1]
     assert fills.price[0] == pytest.approx((10 * 100.0 + 15 * 100.5) / 25)
     assert fills.ref_px[0] == 100.0  # the touch: the ask
-    assert status(out) == [OrderStatus.FILLED]
+    assert status(out) == [ExchangeStatus.FILLED]
 
 
 def test_a_second_order_in_the_same_tick_only_gets_what_the_first_left():
@@ -94,7 +95,7 @@ def test_a_limit_order_stops_at_its_limit_and_the_rest_stays_working():
     assert list(fills.qty) == [30.0, 20.0]
     assert fills.price[0] == pytest.approx((10 * 100.0 + 20 * 100.5) / 30)
     assert fills.price[1] == pytest.approx((10 * 100.0 + 10 * 100.5) / 20)
-    assert status(out) == [OrderStatus.FILLED]
+    assert status(out) == [ExchangeStatus.FILLED]
     assert out.events.codes().tolist().count(ex.PARTIAL_FILL) == 1
 
 
@@ -102,7 +103,7 @@ def test_with_cancel_unfilled_the_rest_of_a_partial_fill_is_cancelled():
     spec = ExecutionSpec(failure_rate=0.0, cancel_unfilled=True)
     out = run(book_frame(n=4), [(0, 0, 50.0, L, 100.5)], execution=spec)
     assert Fills.from_output(out).qty.tolist() == [30.0]
-    assert status(out) == [OrderStatus.CANCELLED]
+    assert status(out) == [ExchangeStatus.CANCELLED]
     assert measure(out)["limit_cancel_ratio"] == 1.0
 
 
@@ -154,7 +155,7 @@ def test_tick_volume_caps_each_fill_and_the_rest_keeps_working():
     fills = Fills.from_output(out)
     assert fills.qty.tolist() == [10.0, 10.0, 10.0, 5.0]
     assert fills.tick.tolist() == [1, 2, 3, 4]
-    assert status(out) == [OrderStatus.FILLED]
+    assert status(out) == [ExchangeStatus.FILLED]
 
 
 # --- spread cost and fees ----------------------------------------------------------------------------
@@ -205,7 +206,7 @@ def test_an_ack_shorter_than_a_tick_still_trades_on_the_next_tick_at_the_earlies
 def test_every_order_fails_at_failure_rate_one_and_is_counted():
     spec = ExecutionSpec(failure_rate=1.0)
     out = run(hand_frame([99.0] * 3, [101.0] * 3), [(0, 0, 1.0, M, NAN)] * 3, execution=spec)
-    assert status(out) == [OrderStatus.FAILED] * 3
+    assert status(out) == [ExchangeStatus.EXCHANGE_REJECT] * 3
     assert measure(out)["execution_failures"] == 3
     assert out.events.codes().tolist().count(ex.ORDER_REJECTED) == 3
 
@@ -215,7 +216,7 @@ def test_random_rejects_follow_the_seed():
     orders = [(0, 0, 1.0, M, NAN)] * 400
     frame = hand_frame([99.0] * 3, [101.0] * 3)
     a, b, c = (run(frame, orders, execution=spec, seed=s) for s in (1, 1, 2))
-    failed = [np.asarray(status(x)) == OrderStatus.FAILED for x in (a, b, c)]
+    failed = [np.asarray(status(x)) == ExchangeStatus.EXCHANGE_REJECT for x in (a, b, c)]
     np.testing.assert_array_equal(failed[0], failed[1])
     assert not np.array_equal(failed[0], failed[2])
     assert 0.2 < failed[0].mean() < 0.4
@@ -248,7 +249,7 @@ def test_liquidity_below_a_quarter_of_normal_is_a_partial_halt_that_accepts_only
     # a long book; during the halt a buy (adds) and a sell (reduces) arrive at tick 6
     out = run(frame, [(5, 0, 1.0, M, NAN), (5, 0, -1.0, M, NAN)], weights=(0.5,), calm=calm)
     assert halt_events(out) == [(5, "PARTIAL"), (8, "END")]
-    assert status(out) == [OrderStatus.REJECTED_HALT, OrderStatus.FILLED]
+    assert status(out) == [ExchangeStatus.REJECTED_HALT, ExchangeStatus.FILLED]
     assert Fills.from_output(out).tick.tolist() == [6]
     m = measure(out)
     assert m["halt_partial_triggered"] is True
@@ -260,7 +261,7 @@ def test_an_empty_book_is_a_full_halt_that_refuses_every_order():
     frame, calm = collapsing_book(size_in_collapse=0.0)
     out = run(frame, [(5, 0, -1.0, M, NAN), (8, 0, -1.0, M, NAN)], weights=(0.5,), calm=calm)
     assert halt_events(out) == [(5, "FULL"), (8, "END")]
-    assert status(out) == [OrderStatus.REJECTED_HALT, OrderStatus.FILLED]
+    assert status(out) == [ExchangeStatus.REJECTED_HALT, ExchangeStatus.FILLED]
     assert measure(out)["halt_full_triggered"] is True
 
 
@@ -300,10 +301,10 @@ def test_a_cancel_takes_the_ack_latency_and_only_cancels_earlier_orders():
     orders = [(0, 0, 1.0, L, 98.0), (0, 0, 1.0, L, 97.0), (2, 0, 0.0, C, NAN), (2, 0, 1.0, L, 96.0)]
     out = run(hand_frame([99.0] * 6, [101.0] * 6), orders)
     assert status(out) == [
-        OrderStatus.CANCELLED,
-        OrderStatus.CANCELLED,
-        OrderStatus.DONE,
-        OrderStatus.WORKING,
+        ExchangeStatus.CANCELLED,
+        ExchangeStatus.CANCELLED,
+        ExchangeStatus.DONE,
+        ExchangeStatus.WORKING,
     ]
     assert out.orders_i[ex.OI_DONE_NS, 0] == 300_000_000  # sent at 200 ms, handled at tick 3
     assert measure(out)["limit_cancel_ratio"] == pytest.approx(2 / 3)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pytest_stress.market.frame import MarketFrame
-from pytest_stress.replay.harness import bars_of, run_harness
+from pytest_stress.run.harness import bars_of, run_harness
 from pytest_stress.stack.momentum import make_momentum_stack
 
 SCENARIO = "flash_crash_lite"

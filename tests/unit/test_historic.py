@@ -10,7 +10,7 @@ import pytest
 
 from pytest_stress.cli import main
 from pytest_stress.market.historic import DataError, ingest, sha256_of
-from pytest_stress.replay.engine import run_scenario
+from pytest_stress.run.scenario import run_scenario
 from pytest_stress.scenario import load_scenario_file
 
 

@@ -1,7 +1,7 @@
 """Checks measured by tests (stress_measure) completing the checks a replay could not measure."""
 
 from pytest_stress.certify.session import merge_measures
-from pytest_stress.certify.verdict import decide
+from pytest_stress.verdict import decide
 
 
 def _check(check, status, measured=None, scenario="broker_api_outage"):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pytest_stress import Portfolio, load_scenario, run_scenario
-from pytest_stress.certify.checks import CheckStatus
+from pytest_stress.checks import CheckStatus
 from pytest_stress.errors import CertificationError, ReplayError
 from pytest_stress.replay import accounting as acc
 from pytest_stress.replay import risk
@@ -282,11 +282,26 @@ def test_a_portfolio_of_the_wrong_length_is_refused():
 
 
 @pytest.mark.parametrize(
-    ("kw", "match"), [({"symbols": 0}, "symbols must be between 1"), ({"seed": -1}, "seed")]
+    ("kw", "match"),
+    [
+        ({"symbols": 0}, r"symbols=0 is refused: market.symbols: 0 is out of range: expected an integer >= 1"),
+        ({"seed": -1}, r"seed=-1 is refused: market.seed: -1 is out of range"),
+        ({"seed": 2**63}, r"market.seed: 9223372036854775808 is out of range"),
+        ({"symbols": 2.5}, r"the symbols override must be an integer, got 2.5"),
+    ],
 )
 def test_overrides_out_of_range_are_refused(kw, match):
     with pytest.raises(ReplayError, match=match):
         run_scenario(small(), **kw)
+
+
+def test_an_override_goes_through_the_schema_like_a_file():
+    """The cell budget is a schema rule: an override that passes it is refused as a file would be."""
+    base = load_scenario("flash_crash_lite")
+    sc = dataclasses.replace(base, market=dataclasses.replace(base.market, duration_s=900.0))  # 9,001 ticks
+    assert sc.with_overrides(symbols=5_000).market.symbols == 5_000  # 45M cells: within the budget
+    with pytest.raises(ReplayError, match=r"symbols=6000 is refused: market.*above the limit of 50,000,000"):
+        sc.with_overrides(symbols=6_000)
 
 
 def test_certify_without_expectations_is_an_error_not_a_pass():
@@ -298,8 +313,7 @@ def test_certify_without_expectations_is_an_error_not_a_pass():
 
 
 def test_a_metric_the_run_does_not_measure_is_not_evaluated_never_passed(monkeypatch):
-    from pytest_stress import metrics
-    from pytest_stress.certify import checks
+    from pytest_stress import checks, metrics
 
     monkeypatch.setitem(metrics.METRICS, "future_metric", metrics.Metric("future_metric", "ms", "later"))
     monkeypatch.setattr(checks, "METRICS", metrics.METRICS)

@@ -15,9 +15,10 @@ from pytest_stress.replay import accounting as acc
 from pytest_stress.replay import exchange as ex
 from pytest_stress.replay import risk
 from pytest_stress.replay.events import EVENT_NAMES
-from pytest_stress.replay.exchange import OrderKind, OrderStatus
-from pytest_stress.replay.result import Fills, measure, policy_transitions
+from pytest_stress.replay.exchange import ExchangeStatus, OrderKind
 from pytest_stress.replay.session import OrderSchedule, ReplayOutput, ReplaySession, replay
+from pytest_stress.run.measure import measure, policy_transitions
+from pytest_stress.run.result import Fills
 from pytest_stress.specs.execution import ExecutionSpec
 from pytest_stress.specs.risk import RiskSpec
 
@@ -60,7 +61,7 @@ def events(out, *names):
 
 
 def statuses(out):
-    return [OrderStatus(int(s)) for s in out.orders_i[ex.OI_STATUS]]
+    return [ExchangeStatus(int(s)) for s in out.orders_i[ex.OI_STATUS]]
 
 
 # --- tail risk ---------------------------------------------------------------------------------------
@@ -112,7 +113,7 @@ def test_the_strategy_breaker_blocks_risk_increasing_orders_and_lets_reducing_on
     spec = RiskSpec(**{**QUIET.__dict__, "strategy_drawdown_pct": 5.0})
     out = run(DROP, spec, orders=[(4, 0, 100.0, M, NAN), (4, 0, -100.0, M, NAN)])
     assert events(out, "STRATEGY_CIRCUIT_BREAKER") == [(3, "STRATEGY_CIRCUIT_BREAKER")]
-    assert statuses(out) == [OrderStatus.BLOCKED, OrderStatus.FILLED]
+    assert statuses(out) == [ExchangeStatus.BLOCKED, ExchangeStatus.FILLED]
     assert out.orders_i[ex.OI_REASON, 0] == risk.ORDER_BLOCKED_BREAKER
 
 
@@ -126,7 +127,7 @@ def test_the_portfolio_breaker_fires_the_kill_switch_which_cancels_open_orders_a
         (6, "KILL_SWITCH"),
         (6, "ORDER_CANCELLED_KILL_SWITCH"),
     ]
-    assert statuses(out) == [OrderStatus.CANCELLED, OrderStatus.BLOCKED, OrderStatus.BLOCKED]
+    assert statuses(out) == [ExchangeStatus.CANCELLED, ExchangeStatus.BLOCKED, ExchangeStatus.BLOCKED]
     assert out.ls[acc.LS_QTY, 0] == pytest.approx(10_000.0)  # positions kept
     assert measure(out)["emergency_stops"] == 1
 
@@ -149,7 +150,7 @@ def test_the_kill_switch_stays_on_until_reset_and_orders_flow_again_after():
     assert not session.kill_switch_on
     session.feed(DROP.rows(7, 10))
     out = session.output()
-    assert statuses(out) == [OrderStatus.BLOCKED, OrderStatus.FILLED]
+    assert statuses(out) == [ExchangeStatus.BLOCKED, ExchangeStatus.FILLED]
     assert events(out, "KILL_SWITCH", "KILL_SWITCH_RESET") == [(3, "KILL_SWITCH"), (7, "KILL_SWITCH_RESET")]
     # the limit trips once per run: the drawdown is still above 5 %, the switch does not fire again
     assert measure(out)["emergency_stops"] == 1
@@ -209,7 +210,7 @@ def test_the_price_collar_refuses_orders_far_from_the_mid():
                        np.array([[101.0], [101.0], [120.0], [101.0]]), ("S0",))  # fmt: skip
     orders = [(0, 0, 1.0, L, 90.0), (0, 0, 1.0, L, 99.0), (2, 0, 1.0, M, NAN)]
     out = run(wide, QUIET, orders=orders)
-    assert statuses(out)[0] == OrderStatus.BLOCKED  # a limit 10 % under the mid
-    assert statuses(out)[1] == OrderStatus.WORKING
-    assert statuses(out)[2] == OrderStatus.BLOCKED  # a market buy at an ask 20 % over the mid
+    assert statuses(out)[0] == ExchangeStatus.BLOCKED  # a limit 10 % under the mid
+    assert statuses(out)[1] == ExchangeStatus.WORKING
+    assert statuses(out)[2] == ExchangeStatus.BLOCKED  # a market buy at an ask 20 % over the mid
     assert set(out.orders_i[ex.OI_REASON, [0, 2]]) == {risk.PRICE_COLLAR_REJECT}

@@ -7,6 +7,7 @@ the summary's numbers are those computed by hand.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import sys
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 
 from pytest_stress.errors import ReplayError
-from pytest_stress.replay.runner import (
+from pytest_stress.run.batch import (
     BatchProgress,
     DaskNotInstalled,
     ScenarioFailure,
@@ -104,7 +105,12 @@ def test_results_come_back_without_the_plugin_hook():
 def test_broken_file_and_replay_error_become_failures_and_the_others_complete(tmp_path):
     bad = tmp_path / "broken_one.yaml"
     bad.write_text(BROKEN, encoding="utf-8")
-    too_wide = load_scenario("flash_crash_lite").with_overrides(symbols=MAX_SYMBOLS + 1)
+    base = load_scenario("flash_crash_lite")
+    with pytest.raises(ReplayError, match=f"<= {MAX_SYMBOLS}"):  # an override is checked where it is made
+        base.with_overrides(symbols=MAX_SYMBOLS + 1)
+    # built past the schema: the seed override re-validates it, inside the worker
+    matrix = ((1.0, 0.3), (0.3, 1.0))
+    too_wide = dataclasses.replace(base, market=dataclasses.replace(base.market, correlation_matrix=matrix))
     batch = ["flash_crash_lite", str(bad), too_wide, "no_such_scenario", "flash_crash_lite"]
 
     results = StressTestRunner(progress=False).run_batch(batch, max_workers=2, seed=5)
@@ -124,7 +130,7 @@ def test_broken_file_and_replay_error_become_failures_and_the_others_complete(tm
     replay_error = results["flash_crash_lite#2"]
     assert isinstance(replay_error, ScenarioFailure)
     assert replay_error.error_type == ReplayError.__name__
-    assert f"between 1 and {MAX_SYMBOLS:,}" in replay_error.message
+    assert "correlation_matrix: the matrix is 2 x 2 but the market has 100 symbols" in replay_error.message
     assert results["no_such_scenario"].error_type == "ScenarioNotFound"
     assert results["flash_crash_lite"].passed is True  # a ScenarioResult, GO
     assert results["flash_crash_lite#3"].seed == 5
@@ -446,7 +452,7 @@ def test_dask_cluster_gives_the_serial_results(local_cluster, tmp_path):
 
 def test_unreachable_scheduler_is_a_clear_error():
     pytest.importorskip("distributed", reason="dask.distributed is not installed")
-    from pytest_stress.replay.runner import ClusterUnavailable
+    from pytest_stress.run.batch import ClusterUnavailable
 
     runner = StressTestRunner(address="tcp://127.0.0.1:9", progress=False, connect_timeout_s=0.5)
     with pytest.raises(ClusterUnavailable, match=r"cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'"):

@@ -87,7 +87,7 @@ def test_seed_thresholds_are_in_the_files():
 
 
 def test_the_whole_library_runs_in_the_ci_profile_in_a_few_seconds():
-    from pytest_stress.replay.engine import run_scenario, warm_up
+    from pytest_stress.run.scenario import run_scenario, warm_up
 
     warm_up()
     started = time.perf_counter()
@@ -98,7 +98,7 @@ def test_the_whole_library_runs_in_the_ci_profile_in_a_few_seconds():
 
 
 def test_unmeasured_checks_are_not_evaluated_never_passed():
-    from pytest_stress.replay.engine import run_scenario
+    from pytest_stress.run.scenario import run_scenario
 
     res = run_scenario("decision_flood")
     assert {c.status.value for c in res.checks} == {"not_evaluated"}
