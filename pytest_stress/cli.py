@@ -1,6 +1,8 @@
-"""The ``pytest-stress`` command line: list, show and validate scenarios; run one or a batch to GO/NO-GO.
+"""The ``pytest-stress`` command line: list, show and validate scenarios; run one or a batch to a verdict.
 
-Exit codes: 0 success (or GO), 1 NO-GO, 2 bad input (unknown scenario, invalid file, bad option).
+Exit codes: 0 success (or GO), 1 NO-GO, 2 bad input (unknown scenario, invalid file, bad option),
+3 INCOMPLETE (nothing failed, but a required check was not evaluated). The verdict is
+``pytest_stress.verdict.decide``'s, the same as the certification report's.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ PROG = "pytest-stress"
 EXIT_OK = 0
 EXIT_NO_GO = 1
 EXIT_USAGE = 2
+EXIT_INCOMPLETE = 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: not 1, which would read as NO-GO
 
@@ -196,10 +199,6 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _verdict(result: ScenarioResult) -> str:
-    return "GO" if result.passed else "NO-GO"
-
-
 def _fmt(value: float, spec: str, unit: str = "") -> str:
     return f"{value:{spec}}{unit}" if math.isfinite(value) else str(value)
 
@@ -242,7 +241,11 @@ def _summary(result: ScenarioResult) -> str:
     lines.append("checks:" if result.checks else "checks: none (the scenario has no expect: block)")
     label = {CheckStatus.PASSED: "PASS", CheckStatus.FAILED: "FAIL", CheckStatus.NOT_EVALUATED: "N/A "}
     lines.extend(f"  {label[c.status]} {c.line()}" for c in result.checks)
-    lines.append(f"verdict: {_verdict(result)}")
+    verdict = result.verdict
+    if not verdict.go:
+        lines.append("why:")
+        lines.extend(f"  {reason}" for reason in verdict.reasons)
+    lines.append(f"verdict: {verdict.decision}")
     return "\n".join(lines)
 
 
@@ -258,12 +261,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     result = run_scenario(sc, symbols=args.symbols, seed=args.seed)
     if args.json:
-        doc = result.to_dict()
-        doc["verdict"] = _verdict(result)
-        print(json.dumps(_json_safe(doc), indent=2, allow_nan=False))
+        print(json.dumps(_json_safe(result.to_dict()), indent=2, allow_nan=False))
     else:
         print(_summary(result))
-    return EXIT_OK if result.passed else EXIT_NO_GO
+    return result.verdict.exit_code
 
 
 # --- batch ----------------------------------------------------------------------------------------
@@ -294,22 +295,28 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         print_summary,
         verdict,
     )
+    from pytest_stress.verdict import decide, record_of
 
     runner = StressTestRunner(max_workers=args.workers, address=args.dask, progress=not args.quiet)
     results = runner.run_batch(
         names, parallel=not args.serial, symbols=args.symbols, seed=args.seed, scenario_dirs=args.scenarios
     )
+    failures = [r for r in results.values() if isinstance(r, ScenarioFailure)]
+    batch_verdict = decide(
+        [record_of(r) for r in results.values() if not isinstance(r, ScenarioFailure)],
+        errors=[f.to_dict() for f in failures],
+    )
     if args.json:
         doc = {
+            "verdict": batch_verdict.to_dict(),
             "summary": generate_summary(results),
             "results": {key: {**r.to_dict(), "verdict": verdict(r)} for key, r in results.items()},
         }
         print(json.dumps(_json_safe(doc), indent=2, allow_nan=False))
     else:
         print_summary(results)
-    if any(isinstance(r, ScenarioFailure) for r in results.values()):
-        return EXIT_USAGE
-    return EXIT_OK if all(r.passed for r in results.values()) else EXIT_NO_GO
+        print(f"verdict: {batch_verdict.decision}")
+    return EXIT_USAGE if failures else batch_verdict.exit_code
 
 
 # --- parser ---------------------------------------------------------------------------------------
@@ -331,7 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Replay market stress scenarios against a portfolio and certify the result GO / NO-GO.",
-        epilog="exit codes: 0 success or GO, 1 NO-GO, 2 bad input",
+        epilog="exit codes: 0 success or GO, 1 NO-GO, 2 bad input, 3 INCOMPLETE (a required check was "
+        "not evaluated)",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -418,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="replay a scenario and print its verdict",
         description="Replay a scenario and check its expect: block. Exit 0 on GO, 1 on NO-GO, "
-        "2 on bad input.",
+        "2 on bad input, 3 on INCOMPLETE (a check the replay cannot measure is never a pass).",
     )
     p_run.add_argument("scenario", metavar="NAME_OR_PATH", help="library name or path to a YAML file")
     p_run.add_argument(
@@ -438,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument(
         "--json",
         action="store_true",
-        help='print one JSON document (the result plus "verdict") instead of the summary; '
+        help='print one JSON document (the result, with its "verdict") instead of the summary; '
         "percentages are in percent, money in the portfolio's currency, times in ms",
     )
     _add_scenario_dirs(p_run)
@@ -450,7 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Replay several scenarios (names, paths, or --all) on a local process pool, in this "
         "process (--serial) or on a Dask cluster (--dask), then print one row per scenario and the "
         "batch's summary. A scenario that cannot run is reported and the others still run. Exit 0 if "
-        "every scenario is GO, 1 if any is NO-GO, 2 on bad input or if any scenario could not run.",
+        "every scenario is GO, 1 if any is NO-GO, 3 if none failed but one is INCOMPLETE, 2 on bad input "
+        "or if any scenario could not run.",
     )
     p_batch.add_argument(
         "names",

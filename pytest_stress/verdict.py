@@ -1,8 +1,15 @@
-"""The go/no-go decision over everything a stress session recorded.
+"""The go/no-go decision: one function for the certification report, ``run``, ``batch`` and every other caller.
 
-NO-GO when any check failed, any stress test failed or errored, or nothing at all was certified.
-Checks that were not evaluated and skipped stress tests never count as passed: they are listed as
-caveats under a GO, so a reviewer sees what the verdict does not cover.
+- **NO-GO**: a check failed, a certified run fired its kill switch, a stress test failed or errored, or a
+  scenario could not run.
+- **INCOMPLETE**: nothing failed, but a required check was not evaluated, or nothing was certified at all.
+- **GO**: at least one check was certified, every required check of every certified run was evaluated and
+  held, and no stress test failed.
+
+A check that was not run is not a pass (seed 004's validators: ``all(checks.values())``). Skipped stress tests
+do not decide anything; they are listed as caveats so a reviewer sees what the verdict does not cover.
+Records are plain data (``ScenarioResult.verdict_record()``, ``to_dict()``, pytest's reports), so this module
+sits low in the house and imports nothing of the run or of pytest.
 """
 
 from __future__ import annotations
@@ -11,11 +18,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-GO, NO_GO = "GO", "NO-GO"
+GO, NO_GO, INCOMPLETE = "GO", "NO-GO", "INCOMPLETE"
+DECISIONS = (GO, NO_GO, INCOMPLETE)
+# the process exit code of each decision, everywhere (2 is kept for bad input or usage)
+EXIT_CODES = {GO: 0, NO_GO: 1, INCOMPLETE: 3}
 
 
 @dataclass(frozen=True)
 class Verdict:
+    """``reasons``: one line per failure (NO-GO), per missing measurement (INCOMPLETE), or the summary (GO);
+    ``caveats``: what the verdict does not cover without deciding it (skipped tests, and under NO-GO the
+    checks that were not evaluated as well)."""
+
     decision: str
     reasons: tuple[str, ...]
     caveats: tuple[str, ...] = ()
@@ -24,6 +38,10 @@ class Verdict:
     @property
     def go(self) -> bool:
         return self.decision == GO
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.decision]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -36,70 +54,126 @@ class Verdict:
 
 def decide(
     runs: Sequence[Mapping[str, Any]],
-    tests: Sequence[Mapping[str, Any]],
+    tests: Sequence[Mapping[str, Any]] = (),
     measures: Sequence[Mapping[str, Any]] = (),
+    errors: Sequence[Mapping[str, Any]] = (),
 ) -> Verdict:
-    """``runs``: ScenarioResult.to_dict() records (with "nodeid", "certified"); ``tests``: stress test outcomes;
-    ``measures``: checks judged by tests against a scenario's ``expect:`` that complete no run's check.
+    """The decision over everything a session or a batch recorded.
 
-    Only certified runs (the test called ``certify()``) count: a test that replays an over-leveraged book
-    to check that the kill switch fires is exercising the safety net, not certifying a book.
+    ``runs``: scenario runs (``scenario``, ``checks``, ``kill_switch_triggered``, ``kill_switch_tick``,
+    ``tick_ms``; ``certified`` false leaves a run out); ``tests``: stress test outcomes (``nodeid``,
+    ``outcome``, ``message``); ``measures``: checks judged by tests against a scenario's ``expect:`` that
+    complete no run's check; ``errors``: scenarios that could not run (``scenario``, ``error_type``,
+    ``message``).
+
+    Only certified runs count: a test that replays an over-leveraged book to see the kill switch fire is
+    exercising the safety net, not certifying a book.
     """
     runs = [r for r in runs if r.get("certified", True)]
-    checks = [(r, c) for r in runs for c in r["checks"]]
-    checks += [({"scenario": m["scenario"]}, m) for m in measures]
-    failed = [(r, c) for r, c in checks if c["status"] == "failed"]
+    checks = [(r["scenario"], c) for r in runs for c in r["checks"]]
+    checks += [(m["scenario"], m) for m in measures]
+    failed = [(s, c) for s, c in checks if c["status"] == "failed"]
     passed = [c for _, c in checks if c["status"] == "passed"]
-    unevaluated = [(r, c) for r, c in checks if c["status"] == "not_evaluated"]
+    unevaluated = [(s, c) for s, c in checks if c["status"] == "not_evaluated"]
     bad_tests = [t for t in tests if t["outcome"] in ("failed", "error")]
     skipped = [t for t in tests if t["outcome"] == "skipped"]
     ok_tests = [t for t in tests if t["outcome"] == "passed"]
+    kills = [r for r in runs if r["kill_switch_triggered"]]
     counts = {
         "checks_passed": len(passed),
         "checks_failed": len(failed),
         "checks_not_evaluated": len(unevaluated),
         "runs": len(runs),
-        "kill_switches": sum(1 for r in runs if r["kill_switch_triggered"]),
+        "kill_switches": len(kills),
         "tests_passed": len(ok_tests),
         "tests_failed": len(bad_tests),
         "tests_skipped": len(skipped),
+        "scenarios_errored": len(errors),
     }
 
-    reasons: list[str] = []
-    for r, c in failed:
-        reasons.append(
-            f"{r['scenario']}: {c['check']} measured {_fmt(c['measured'], c['unit'])} "
-            f"breaches {c['threshold']}"
-        )
-    for r in runs:
-        if r["kill_switch_triggered"]:
-            reasons.append(
-                f"{r['scenario']}: KILL_SWITCH fired at {r['kill_switch_tick'] * r['tick_ms'] / 1000:g} s "
-                f"(tick {r['kill_switch_tick']})"
-            )
-    for t in bad_tests:
-        first = (t.get("message") or "").strip().splitlines()
-        reasons.append(f"{t['nodeid']} {t['outcome']}" + (f": {first[0][:200]}" if first else ""))
-    caveats = [f"{r['scenario']}: {c['check']} not evaluated ({c['detail']})" for r, c in unevaluated]
-    caveats += [
-        f"{t['nodeid']} skipped" + (f": {t['message'].strip()[:200]}" if t.get("message") else "")
-        for t in skipped
+    failures = [
+        f"{s}: {c['check']} measured {_fmt(c['measured'], c['unit'])} breaches {c['threshold']}"
+        for s, c in failed
     ]
+    failures += [f"{r['scenario']}: KILL_SWITCH fired{_when(r)}" for r in kills]
+    failures += [f"{t['nodeid']} {t['outcome']}" + _first_line(t.get("message"), ": ") for t in bad_tests]
+    failures += [
+        f"{e['scenario']} could not run: {e['error_type']}" + _first_line(e.get("message"), ": ")
+        for e in errors
+    ]
+    missing = [
+        f"{s}: {c['check']} not evaluated ({c.get('detail') or 'not measured'}); required {c['threshold']}"
+        for s, c in unevaluated
+    ]
+    caveats = [f"{t['nodeid']} skipped" + _first_line(t.get("message"), ": ") for t in skipped]
 
-    if reasons:
-        return Verdict(NO_GO, tuple(dict.fromkeys(reasons)), tuple(caveats), counts)
-    if not passed and not ok_tests:
-        return Verdict(
-            NO_GO,
-            ("nothing was certified: no stress check passed and no stress test ran",),
-            tuple(caveats),
-            counts,
-        )
+    if failures:
+        return Verdict(NO_GO, _unique(failures), _unique(missing + caveats), counts)
+    if missing:
+        return Verdict(INCOMPLETE, _unique(missing), _unique(caveats), counts)
+    if not passed:
+        why = "nothing was certified: no scenario check was evaluated"
+        if not runs and not measures:
+            why += (
+                f" ({_n(len(ok_tests), 'stress test')} passed, but no test called certify() on a run"
+                " or measured a scenario's check)"
+            )
+        return Verdict(INCOMPLETE, (why,), _unique(caveats), counts)
     summary = (
         f"{_n(len(passed), 'check')} passed across {_n(len(runs), 'scenario run')}; "
         f"{_n(len(ok_tests), 'stress test')} passed"
     )
-    return Verdict(GO, (summary,), tuple(caveats), counts)
+    return Verdict(GO, (summary,), _unique(caveats), counts)
+
+
+def _when(run: Mapping[str, Any]) -> str:
+    tick, tick_ms = run.get("kill_switch_tick"), run.get("tick_ms")
+    if tick is None:
+        return ""
+    return f" at {tick * tick_ms / 1000:g} s (tick {tick})" if tick_ms else f" at tick {tick}"
+
+
+def record_of(result: Any) -> dict[str, Any]:
+    """The verdict's view of one scenario result: its own ``verdict_record()``, else read off the attributes
+    any result type has (scenario, checks with a status or ``passed``, the kill switch)."""
+    own = getattr(result, "verdict_record", None)
+    if callable(own):
+        return own()
+    checks = []
+    for c in getattr(result, "checks", ()) or ():
+        status = getattr(c, "status", None)
+        status = getattr(status, "value", status) or ("passed" if getattr(c, "passed", False) else "failed")
+        checks.append(
+            {
+                "check": getattr(c, "name", "check"),
+                "status": status,
+                "measured": getattr(c, "measured", None),
+                "unit": getattr(c, "unit", ""),
+                "threshold": getattr(c, "threshold", ""),
+                "detail": getattr(c, "detail", ""),
+            }
+        )
+    return {
+        "scenario": getattr(result, "scenario", "?"),
+        "checks": checks,
+        "kill_switch_triggered": bool(getattr(result, "kill_switch_triggered", False)),
+        "kill_switch_tick": getattr(result, "kill_switch_tick", None),
+        "tick_ms": getattr(result, "tick_ms", None),
+    }
+
+
+def decide_result(result: Any) -> Verdict:
+    """The verdict of one scenario run, certified: what ``run`` prints and a batch reports per scenario."""
+    return decide([record_of(result)])
+
+
+def _unique(lines: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(lines))
+
+
+def _first_line(text: str | None, prefix: str) -> str:
+    lines = (text or "").strip().splitlines()
+    return f"{prefix}{lines[0][:200]}" if lines else ""
 
 
 def _n(count: int, noun: str) -> str:

@@ -20,6 +20,7 @@ from pytest_stress.replay import exchange as ex
 from pytest_stress.replay.events import Event
 from pytest_stress.replay.session import ReplayOutput
 from pytest_stress.replay.transforms import AppliedStress
+from pytest_stress.verdict import Verdict, decide
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,21 @@ class ScenarioResult:
         evaluated = [c for c in self.checks if c.status is not CheckStatus.NOT_EVALUATED]
         return bool(evaluated) and all(c.passed for c in evaluated)
 
+    @property
+    def verdict(self) -> Verdict:
+        """GO / NO-GO / INCOMPLETE of this run, certified (``pytest_stress.verdict.decide``)."""
+        return decide([self.verdict_record()])
+
+    def verdict_record(self) -> dict[str, Any]:
+        """What the verdict reads of this run (the same keys as in ``to_dict``)."""
+        return {
+            "scenario": self.scenario,
+            "checks": [c.to_dict() for c in self.checks],
+            "kill_switch_triggered": self.kill_switch_triggered,
+            "kill_switch_tick": self.kill_switch_tick,
+            "tick_ms": self.tick_ms,
+        }
+
     def event_records(self) -> list[dict[str, Any]]:
         return [e.to_dict() for e in self.events]
 
@@ -265,6 +281,7 @@ class ScenarioResult:
             "kill_switch_tick": self.kill_switch_tick,
             "runtime_ms": self.runtime_ms,
             "success": self.success,
+            "verdict": self.verdict.decision,
             "metrics": {k: _json_value(v) for k, v in self.metrics.items()},
             "policy_transitions": [p.to_dict() for p in self.policy_transitions],
             "fills": fills.records(self.symbol_names, max_records) if fills is not None else [],

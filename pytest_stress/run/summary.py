@@ -6,9 +6,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Union
+
+from pytest_stress.verdict import GO, INCOMPLETE, NO_GO, decide_result
 
 if TYPE_CHECKING:
     from pytest_stress.run.result import ScenarioResult
@@ -24,6 +27,7 @@ _SEED_003_NAMES = (
     "failed_models", "failed_strategies", "data_quality_issues", "latency_spikes", "max_dd_duration",
 )  # fmt: skip
 WEAKEST = 5
+ERROR = "ERROR"
 
 
 @dataclass(frozen=True)
@@ -49,9 +53,10 @@ def first_line(text: str) -> str:
 
 
 def verdict(outcome: Outcome) -> str:
+    """GO, NO-GO or INCOMPLETE by the one decision function; ERROR for a scenario that could not run."""
     if isinstance(outcome, ScenarioFailure):
-        return "ERROR"
-    return "GO" if outcome.passed else "NO-GO"
+        return ERROR
+    return decide_result(outcome).decision
 
 
 def _numbers(result: Any) -> dict[str, float | int | bool]:
@@ -110,7 +115,8 @@ def _drawdown_rank(result: Any) -> float:
 def generate_summary(results: Mapping[str, Outcome]) -> dict[str, Any]:
     """Counts, per-metric statistics, seed 003's headline figures and the weakest scenarios of a batch.
 
-    ``passed``/``failed`` count scenarios that ran (GO / NO-GO), ``errored`` those that gave a
+    ``passed``/``failed``/``incomplete`` count scenarios that ran by their verdict (GO / NO-GO / INCOMPLETE, the
+    one decision function), ``errored`` those that gave a
     ScenarioFailure. ``metrics`` maps each numeric metric any result has to count, mean, min, max, total
     (yes/no metrics: count and how many were true), over the results that measured it. Headline keys are
     None when no result measured them. ``weakest``: up to 5 scenarios that ran, most failed checks first,
@@ -134,11 +140,13 @@ def generate_summary(results: Mapping[str, Outcome]) -> dict[str, Any]:
             stops += int(n)
         else:  # a result without an emergency-stop count still tells whether its kill switch fired
             stops += int(bool(getattr(r, "kill_switch_triggered", False)))
+    decisions = Counter(verdict(r) for r in ran.values())
     weakest = sorted(ran.items(), key=lambda kv: (-_failed_checks(kv[1]), -_drawdown_rank(kv[1]), kv[0]))
     return {
         "scenarios": len(results),
-        "passed": sum(1 for r in ran.values() if r.passed),
-        "failed": sum(1 for r in ran.values() if not r.passed),
+        "passed": decisions[GO],
+        "failed": decisions[NO_GO],
+        "incomplete": decisions[INCOMPLETE],
         "errored": len(errors),
         "avg_max_drawdown": stat("max_drawdown_pct", "mean"),
         "worst_max_drawdown": stat("max_drawdown_pct", "max"),
@@ -202,7 +210,8 @@ def print_summary(results: Mapping[str, Outcome], file: IO[str] | None = None) -
         print("  ".join(cells).rstrip(), file=out)
     print(file=out)
     print(
-        f"scenarios: {s['scenarios']} ({s['passed']} GO, {s['failed']} NO-GO, {s['errored']} errored)",
+        f"scenarios: {s['scenarios']} ({s['passed']} GO, {s['failed']} NO-GO, {s['incomplete']} INCOMPLETE, "
+        f"{s['errored']} errored)",
         file=out,
     )
     lines = [

@@ -210,7 +210,10 @@ def test_uncertified_runs_do_not_enter_the_verdict(pytester: pytest.Pytester) ->
     """)
     pytester.runpytest("--stress-report=json:c.json").assert_outcomes(passed=1)
     doc = _report(pytester.path / "c.json")
-    assert doc["verdict"]["decision"] == "GO"
+    # the fired kill switch is not a NO-GO (the run was not certified), and nothing else was certified
+    assert doc["verdict"]["decision"] == "INCOMPLETE"
+    assert doc["verdict"]["reasons"][0].startswith("nothing was certified")
+    assert not any("KILL_SWITCH" in r for r in doc["verdict"]["reasons"])
     assert doc["runs"][0]["certified"] is False
     assert doc["verdict"]["counts"]["checks_failed"] == 0
 

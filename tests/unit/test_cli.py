@@ -386,7 +386,8 @@ def test_batch_all_go_exits_0_with_table_and_progress(capsys):
     assert lines[0].split()[:2] == ["SCENARIO", "VERDICT"]
     assert lines[1].split()[:2] == ["flash_crash_lite", "GO"]
     assert lines[2].split()[:2] == ["flash_crash_lite#2", "GO"]
-    assert "scenarios: 2 (2 GO, 0 NO-GO, 0 errored)" in captured.out
+    assert "scenarios: 2 (2 GO, 0 NO-GO, 0 INCOMPLETE, 0 errored)" in captured.out
+    assert lines[-1] == "verdict: GO"
     # One progress line per finished scenario, on stderr so that stdout stays the report.
     progress = captured.err.splitlines()
     assert [line.split()[:3] for line in progress] == [

@@ -387,7 +387,7 @@ def test_print_summary_shows_one_row_per_scenario_and_the_headline():
     assert rows["c"] == ["c", "NO-GO", "4.00", "-", "yes", "2", "30.0"]
     assert rows["d"] == ["d", "ERROR", "ScenarioError:", "d.yaml:3:", "market:", "missing"]
     text = out.getvalue()
-    assert "scenarios: 4 (1 GO, 2 NO-GO, 1 errored)" in text
+    assert "scenarios: 4 (1 GO, 2 NO-GO, 0 INCOMPLETE, 1 errored)" in text
     assert "max drawdown:    avg 4.00 %, worst 6.00 %" in text
     assert "emergency stops: 3 (kill switch fired in 2 scenarios)" in text
     assert "weakest:\n  c: NO-GO, 2 failed checks" in text
