@@ -1,8 +1,10 @@
 """A FIX 4.4 broker service on 127.0.0.1 for the fault matrix: the in-process ``MockBroker``'s semantics
 (prices from the replayed market, partial fills, rejects, idempotent ClOrdIDs) offered over TCP.
 
-The session layer (Logon, heartbeats, sequence numbers, resend) is ``fix_session.FixSession``; this
-module holds the listener, the order book and the positions, and what each application message gets.
+The session layer (Logon, heartbeats, sequence numbers, resend) is ``fix_session.FixSession``; what
+refuses an order, the price it fills at and how a fill is booked are ``stack.broker_rules``, shared with
+``MockBroker``. This module holds the listener, the order book and the positions, and what each
+application message gets.
 """
 
 from __future__ import annotations
@@ -20,13 +22,19 @@ import numpy as np
 import simplefix
 
 from pytest_stress.faults.fix_session import ORD_STATUS, FixSession, Pair, field, number
+from pytest_stress.stack import broker_rules
 from pytest_stress.stack.model import OrderStatus, OrderType, Side
 
 LOOPBACK = "127.0.0.1"
 JOIN_TIMEOUT_S = 5.0
-_WORKING = (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED)
 _SIDES = {"1": Side.BUY, "2": Side.SELL}
 _SIDE_CODE = {Side.BUY: "1", Side.SELL: "2"}
+# The shared refusals in FIX words: the quantity and the limit as sent, in OrderQty (38) and Price (44).
+_WORDING = broker_rules.Wording(
+    quantity="invalid OrderQty (38) {quantity!r}: must be finite and > 0",
+    limit_price="limit order without a valid Price (44): {limit_price!r}",
+    no_price="no price for {symbol}",
+)
 
 PriceSource = Mapping[str, float] | Callable[[str], "float | None"]
 
@@ -50,11 +58,12 @@ class ServiceOrder:
 
     @property
     def remaining(self) -> float:
-        return max(self.quantity - self.filled, 0.0)
+        return broker_rules.remaining(self)
 
     @property
     def avg_price(self) -> float:
-        return self.notional / self.filled if self.filled > 0 else 0.0
+        """AvgPx (6): 0 before any fill (the tag is a number)."""
+        return broker_rules.average_price(self, nothing=0.0)
 
 
 class FixBrokerService:
@@ -222,7 +231,7 @@ class FixBrokerService:
 
     def price(self, symbol: str) -> float | None:
         px = self._price_fn(symbol)
-        return float(px) if px is not None and math.isfinite(px) and px > 0 else None
+        return float(px) if broker_rules.is_valid_price(px) else None
 
     def positions(self, account: str = "STACK") -> dict[str, float]:
         """Signed units per symbol of one account (the client's SenderCompID), as the service keeps them."""
@@ -270,11 +279,11 @@ class FixBrokerService:
             order.status, order.text = OrderStatus.REJECTED, reason
             session.send("8", self._report(order, "8", text=reason))
             return
-        px = self._marketable_price(order)
+        px = broker_rules.marketable_price(order, self.price(order.symbol))
         if px is None:
             session.send("8", self._report(order, "0"))
             return
-        quantity = self._fill(order, order.quantity * self.partial_fill_ratio, px)
+        quantity = self._fill(order, broker_rules.arrival_quantity(order, self.partial_fill_ratio), px)
         session.send("8", self._report(order, "F", last=(quantity, px)))
 
     def _refusal(self, order: ServiceOrder, msg: simplefix.FixMessage) -> str:
@@ -282,62 +291,45 @@ class FixBrokerService:
             return "missing ClOrdID (11)"
         if field(msg, 54) not in _SIDES:
             return f"unsupported Side (54) {field(msg, 54)!r}: 1 buy or 2 sell"
-        if not (math.isfinite(order.quantity) and order.quantity > 0):
-            return f"invalid OrderQty (38) {field(msg, 38)!r}: must be finite and > 0"
-        if order.order_type is OrderType.LIMIT and not (
-            order.limit_price is not None and math.isfinite(order.limit_price) and order.limit_price > 0
-        ):
-            return f"limit order without a valid Price (44): {field(msg, 44)!r}"
-        if order.symbol in self.reject_symbols:
-            return f"symbol {order.symbol} is not tradable at this broker"
-        if order.order_type is OrderType.MARKET and self.price(order.symbol) is None:
-            return f"no price for {order.symbol}"
-        if self.reject_rate > 0 and self._rng.random() < self.reject_rate:
-            return f"rejected by broker (simulated, reject_rate={self.reject_rate})"
-        return ""
-
-    def _marketable_price(self, order: ServiceOrder) -> float | None:
-        px = self.price(order.symbol)
-        if px is None or order.order_type is OrderType.MARKET:
-            return px
-        limit = float(order.limit_price)  # type: ignore[arg-type]
-        return px if (px <= limit if order.side is Side.BUY else px >= limit) else None
+        return broker_rules.refusal(
+            order,
+            price=lambda: self.price(order.symbol),
+            rng=self._rng,
+            reject_rate=self.reject_rate,
+            tradable=order.symbol not in self.reject_symbols,
+            wording=_WORDING,
+            shown={"quantity": field(msg, 38), "limit_price": field(msg, 44)},
+        )
 
     def _fill(self, order: ServiceOrder, quantity: float, px: float) -> float:
-        quantity = min(quantity, order.remaining)
-        order.filled += quantity
-        order.notional += quantity * px
-        # A float remainder below a nano-unit is a rounding artefact, not a working order.
-        done = order.remaining <= 1e-9 * max(order.quantity, 1.0)
-        order.status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
-        book = self._positions.setdefault(order.account, {})
-        book[order.symbol] = book.get(order.symbol, 0.0) + order.side.sign * quantity
-        return quantity
+        return broker_rules.book_fill(order, quantity, px, self._positions.setdefault(order.account, {}))
 
     def _match_loop(self) -> None:
         while not self._stop.wait(self.fill_delay_s):
-            with self._lock:
-                for order in list(self.orders.values()):
-                    session = self._sessions.get(order.account)
-                    if order.status not in _WORKING or session is None or session.closed:
-                        continue  # like MockBroker: nothing fills while the client is away
-                    px = self._marketable_price(order)
-                    if px is None:
-                        continue
-                    quantity = self._fill(order, order.remaining, px)
-                    with contextlib.suppress(
-                        ConnectionError
-                    ):  # the client asks for its orders' status at Logon
-                        session.send("8", self._report(order, "F", last=(quantity, px)))
+            self._match()
+
+    def _match(self) -> None:
+        """Fill every working order that is marketable now, of an account with a session, by its remainder."""
+        with self._lock:
+            for order in list(self.orders.values()):
+                session = self._sessions.get(order.account)
+                if order.status not in broker_rules.WORKING or session is None or session.closed:
+                    continue  # like MockBroker: nothing fills while the client is away
+                px = broker_rules.marketable_price(order, self.price(order.symbol))
+                if px is None:
+                    continue
+                quantity = self._fill(order, order.remaining, px)
+                with contextlib.suppress(ConnectionError):  # the client asks for its orders' status at Logon
+                    session.send("8", self._report(order, "F", last=(quantity, px)))
 
     def _cancel(self, session: FixSession, msg: simplefix.FixMessage) -> None:
         orig, cancel_id = field(msg, 41) or "", field(msg, 11) or ""
         order = self.orders.get((session.target, orig))
-        if order is not None and order.status in _WORKING:
+        reason = "unknown order" if order is None else broker_rules.cancel_refusal(order.status)
+        if order is not None and not reason:
             order.status = OrderStatus.CANCELLED
             session.send("8", self._report(order, "4", cl_ord_id=cancel_id, orig=orig))
             return
-        reason = "unknown order" if order is None else f"cannot cancel: order is {order.status.value}"
         session.send(
             "9",
             [
@@ -391,7 +383,7 @@ class FixBrokerService:
             (55, order.symbol),
             (54, _SIDE_CODE[order.side]),
             (38, order.quantity if math.isfinite(order.quantity) else 0),
-            (151, order.remaining if order.status in _WORKING else 0.0),
+            (151, order.remaining if order.status in broker_rules.WORKING else 0.0),
             (14, order.filled),
             (6, order.avg_price),
         ]

@@ -5,6 +5,9 @@ Fill reporting follows ``protocols.BrokerClient``: what fills at submission is r
 (``filled_quantity`` at ``avg_price``) and never again; ``poll_fills`` reports only later fills (the rest of
 a partial fill, a resting limit order that became marketable). Positions change only at those two moments,
 so an OMS that reads every ack and every poll always agrees with ``get_positions``.
+
+What refuses an order, the price it fills at and how a fill is booked are ``stack.broker_rules``, shared
+with the FIX broker service; this module holds the prices, the seeded generator and the answers.
 """
 
 from __future__ import annotations
@@ -16,11 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pytest_stress.stack import broker_rules
 from pytest_stress.stack.clock import WallClock
-from pytest_stress.stack.model import BrokerAck, ConnectionState, Fill, Order, OrderStatus, OrderType, Side
+from pytest_stress.stack.model import BrokerAck, ConnectionState, Fill, Order, OrderStatus, Side
 from pytest_stress.stack.protocols import Clock
-
-_WORKING = (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED)
 
 
 @dataclass
@@ -35,8 +37,20 @@ class BrokerOrder:
     notional: float = 0.0
 
     @property
+    def symbol(self) -> str:
+        return self.order.symbol
+
+    @property
+    def side(self) -> Side:
+        return self.order.side
+
+    @property
+    def quantity(self) -> float:
+        return self.order.quantity
+
+    @property
     def remaining(self) -> float:
-        return max(self.order.quantity - self.filled, 0.0)
+        return broker_rules.remaining(self)
 
 
 class MockBroker:
@@ -139,15 +153,17 @@ class MockBroker:
             placeholder = BrokerAck(cid, broker_id, OrderStatus.SUBMITTED)  # replaced once the fill is known
             record = BrokerOrder(order, broker_id, placeholder, OrderStatus.SUBMITTED)
             self.orders[cid] = record
-            px = self._marketable_price(order)
+            px = broker_rules.marketable_price(order, self._reference(order))
             if px is not None:
-                self._fill(record, order.quantity * self.partial_fill_ratio, px, report=False)
+                self._fill(
+                    record, broker_rules.arrival_quantity(order, self.partial_fill_ratio), px, report=False
+                )
             record.ack = BrokerAck(
                 cid,
                 broker_id,
                 record.status,
                 filled_quantity=record.filled,
-                avg_price=record.notional / record.filled if record.filled > 0 else math.nan,
+                avg_price=broker_rules.average_price(record),
                 fee=record.filled * self.fee_per_unit,
             )
             return record.ack
@@ -162,15 +178,16 @@ class MockBroker:
                 return BrokerAck(
                     client_order_id, "", OrderStatus.REJECTED, reject_reason="unknown client order id"
                 )
-            avg = record.notional / record.filled if record.filled > 0 else math.nan
-            if record.status not in _WORKING:
+            avg = broker_rules.average_price(record)
+            reason = broker_rules.cancel_refusal(record.status)
+            if reason:
                 return BrokerAck(
                     client_order_id,
                     record.broker_order_id,
                     OrderStatus.REJECTED,
                     record.filled,
                     avg,
-                    reject_reason=f"cannot cancel: order is {record.status.value}",
+                    reject_reason=reason,
                 )
             record.status = OrderStatus.CANCELLED
             return BrokerAck(
@@ -181,8 +198,8 @@ class MockBroker:
         with self._lock:
             self._require_connection()
             for record in self.orders.values():
-                if record.status in _WORKING:
-                    px = self._marketable_price(record.order)
+                if record.status in broker_rules.WORKING:
+                    px = broker_rules.marketable_price(record.order, self._reference(record.order))
                     if px is not None:  # "each poll fills the remainder"
                         self._fill(record, record.remaining, px, report=True)
             fills, self._pending_fills = self._pending_fills, []
@@ -195,36 +212,21 @@ class MockBroker:
 
     # -- internals --------------------------------------------------------------------------------
     def _refusal(self, order: Order) -> str:
-        if not (math.isfinite(order.quantity) and order.quantity > 0):
-            return f"invalid quantity {order.quantity}: must be finite and > 0"
-        if order.order_type is OrderType.LIMIT and not (
-            order.limit_price is not None and math.isfinite(order.limit_price) and order.limit_price > 0
-        ):
-            return f"limit order without a valid limit price ({order.limit_price})"
-        if order.order_type is OrderType.MARKET and self._reference(order) is None:
-            return f"no price for {order.symbol}: call set_price first"
-        if self.reject_rate > 0 and self._rng.random() < self.reject_rate:
-            return f"rejected by broker (simulated, reject_rate={self.reject_rate})"
-        return ""
+        return broker_rules.refusal(
+            order, price=lambda: self._reference(order), rng=self._rng, reject_rate=self.reject_rate
+        )
 
     def _reference(self, order: Order) -> float | None:
+        """The symbol's price (``set_price``), else the order's finite ``reference_price``, else None."""
         px = self._prices.get(order.symbol)
         if px is None and order.reference_price is not None and math.isfinite(order.reference_price):
             px = float(order.reference_price)
         return px
 
-    def _marketable_price(self, order: Order) -> float | None:
-        px = self._reference(order)
-        if px is None or order.order_type is OrderType.MARKET:
-            return px
-        limit = float(order.limit_price)  # type: ignore[arg-type]
-        marketable = px <= limit if order.side is Side.BUY else px >= limit
-        return px if marketable else None
-
     def _fill(self, record: BrokerOrder, quantity: float, px: float, *, report: bool) -> None:
-        quantity = min(quantity, record.remaining)
-        if quantity <= 0:
+        if min(quantity, record.remaining) <= 0:  # a fill of nothing: no Fill, the order as it was
             return
+        quantity = broker_rules.book_fill(record, quantity, px, self._positions)
         order = record.order
         fill = Fill(
             order.client_order_id,
@@ -235,12 +237,6 @@ class MockBroker:
             fee=quantity * self.fee_per_unit,
             timestamp_ns=int(self.clock.now() * 1e9),
         )
-        record.filled += quantity
-        record.notional += quantity * px
-        # A float remainder below a nano-unit is a rounding artefact, not a working order.
-        done = record.remaining <= 1e-9 * max(order.quantity, 1.0)
-        record.status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
-        self._positions[order.symbol] = self._positions.get(order.symbol, 0.0) + fill.signed_quantity
         self.fills.append(fill)
         if report:
             self._pending_fills.append(fill)
