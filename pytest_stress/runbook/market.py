@@ -10,11 +10,11 @@ import math
 import random
 from collections.abc import Iterable
 
+from pytest_stress.stack.broker import SUITE_PRICES
 from pytest_stress.stack.model import Bar, Order, OrderType, PortfolioSnapshot, Side
 
 BAR_NS = 60 * 1_000_000_000  # one-minute bars
 START_NS = 1_700_000_000 * 1_000_000_000
-SUITE_PRICES = {"SPY": 450.0, "QQQ": 380.0, "NVDA": 440.0}
 
 
 def walk(symbol: str, n: int, *, seed: int = 7, start: float = 100.0, vol: float = 0.004) -> list[Bar]:
@@ -78,3 +78,17 @@ def resting_limit(symbol: str = "SPY", qty: float = 10.0) -> Order:
     """A buy limit 2 % under the quote: it rests at the broker (inside the 5 % price collar)."""
     px = SUITE_PRICES[symbol] * 0.98
     return Order(symbol, Side.BUY, qty, OrderType.LIMIT, limit_price=px, reference_price=px)
+
+
+__all__ = [
+    "BAR_NS",
+    "START_NS",
+    "SUITE_PRICES",
+    "feed",
+    "flat_book",
+    "order",
+    "resting_limit",
+    "spike",
+    "walk",
+    "with_nan_bars",
+]

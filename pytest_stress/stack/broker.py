@@ -24,6 +24,10 @@ from pytest_stress.stack.clock import WallClock
 from pytest_stress.stack.model import BrokerAck, ConnectionState, Fill, Order, OrderStatus, Side
 from pytest_stress.stack.protocols import Clock
 
+# The symbols the runbook suite trades and their quotes: the default book of the in-process broker, of the
+# FIX broker service without a scenario, and of the runbook suite's orders.
+SUITE_PRICES: Mapping[str, float] = {"SPY": 450.0, "QQQ": 380.0, "NVDA": 440.0}
+
 
 @dataclass
 class BrokerOrder:

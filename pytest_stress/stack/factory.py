@@ -1,5 +1,6 @@
-"""Building a trading stack for the runbook suite: the context the suite hands in, the stack it gets back,
-and how ``--stress-stack=package.module:make_stack`` names a user's factory.
+"""Building a trading stack for the runbook suite: how ``--stress-stack=package.module:make_stack`` names a
+user's factory, and the check that what it built has every part. The context the suite hands in and the
+stack it gets back (``StackContext``, ``TradingStack``) are protocols, in ``stack.protocols``.
 
 A factory is ``make_stack(ctx: StackContext) -> TradingStack``. It must build its OMS on ``ctx.broker``
 (the suite injects broker faults there), publish to ``ctx.bus``, read time from ``ctx.clock`` and write
@@ -9,65 +10,21 @@ its logs (``predictions.jsonl``, ``orders.jsonl``) under ``ctx.log_dir``.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 from pytest_stress.errors import StackError
-from pytest_stress.stack.bus import EventBus
 from pytest_stress.stack.protocols import (
     OMS,
     BrokerClient,
-    Clock,
     DriftDetector,
-    FeedMonitor,
-    InferenceAdapter,
-    ResourceGuard,
+    Factory,
     RiskGovernor,
+    StackContext,
     Strategy,
+    TradingStack,
 )
 
 REFERENCE = "reference"
 
-
-@dataclass
-class StackContext:
-    broker: BrokerClient
-    bus: EventBus
-    clock: Clock
-    log_dir: Path
-    options: dict[str, Any] = field(default_factory=dict)  # free-form settings a factory may read
-
-
-@dataclass
-class TradingStack:
-    """The parts under test. ``inference``, ``feed_monitor`` and ``resource_guard`` may be None: the
-    runbook checks that need them are then reported as not evaluated (skipped), never as passed."""
-
-    name: str
-    strategy: Strategy
-    oms: OMS
-    broker: BrokerClient
-    risk_governor: RiskGovernor
-    drift_detector: DriftDetector
-    bus: EventBus
-    clock: Clock
-    log_dir: Path
-    inference: InferenceAdapter | None = None
-    feed_monitor: FeedMonitor | None = None
-    resource_guard: ResourceGuard | None = None
-
-    @property
-    def predictions_log(self) -> Path:
-        return self.log_dir / "predictions.jsonl"
-
-    @property
-    def orders_log(self) -> Path:
-        return self.log_dir / "orders.jsonl"
-
-
-Factory = Callable[[StackContext], TradingStack]
 
 _PROTOCOLS = {
     "strategy": Strategy,
@@ -133,3 +90,14 @@ def _protocol_members(proto: type) -> list[str]:
     return sorted(
         n for n in getattr(proto, "__protocol_attrs__", None) or vars(proto) if not n.startswith("_")
     )
+
+
+__all__ = [
+    "REFERENCE",
+    "Factory",
+    "StackContext",
+    "TradingStack",
+    "build_stack",
+    "check_stack",
+    "load_factory",
+]

@@ -11,8 +11,8 @@ import dataclasses
 import math
 from collections.abc import Mapping
 
-from pytest_stress.stack.factory import StackContext, TradingStack
 from pytest_stress.stack.model import Bar, PortfolioSnapshot, Signal, SignalSide
+from pytest_stress.stack.protocols import StackContext, TradingStack
 
 
 class MomentumStrategy:

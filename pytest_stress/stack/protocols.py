@@ -10,11 +10,12 @@ was built with, so the suite can run a 15-minute feed loss or a backoff schedule
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from pytest_stress.stack.bus import StackEvent
+from pytest_stress.stack.bus import EventBus, StackEvent
 from pytest_stress.stack.model import (
     Bar,
     BrokerAck,
@@ -201,3 +202,45 @@ class ResourceGuard(Protocol):
     memory_limit_bytes: int
 
     def observe(self, *, signal_seconds: float, memory_bytes: int) -> list[StackEvent]: ...
+
+
+# --- what a stack factory receives and returns (``make_stack(ctx: StackContext) -> TradingStack``) ---
+
+
+@dataclass
+class StackContext:
+    broker: BrokerClient
+    bus: EventBus
+    clock: Clock
+    log_dir: Path
+    options: dict[str, Any] = field(default_factory=dict)  # free-form settings a factory may read
+
+
+@dataclass
+class TradingStack:
+    """The parts under test. ``inference``, ``feed_monitor`` and ``resource_guard`` may be None: the
+    runbook checks that need them are then reported as not evaluated (skipped), never as passed."""
+
+    name: str
+    strategy: Strategy
+    oms: OMS
+    broker: BrokerClient
+    risk_governor: RiskGovernor
+    drift_detector: DriftDetector
+    bus: EventBus
+    clock: Clock
+    log_dir: Path
+    inference: InferenceAdapter | None = None
+    feed_monitor: FeedMonitor | None = None
+    resource_guard: ResourceGuard | None = None
+
+    @property
+    def predictions_log(self) -> Path:
+        return self.log_dir / "predictions.jsonl"
+
+    @property
+    def orders_log(self) -> Path:
+        return self.log_dir / "orders.jsonl"
+
+
+Factory = Callable[[StackContext], TradingStack]

@@ -13,8 +13,8 @@ import datetime as dt
 import functools
 from collections.abc import Mapping
 
-from pytest_stress.stack.factory import StackContext, TradingStack
 from pytest_stress.stack.model import PortfolioSnapshot
+from pytest_stress.stack.protocols import StackContext, TradingStack
 
 MODEL_NAME = "ml_direction_v1"
 DEFAULT_MEMORY_LIMIT = 2 * 1024**3  # bytes; a container's limit in production (seed 001 scenario 5)
