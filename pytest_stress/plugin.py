@@ -204,7 +204,8 @@ class _Recorder:
         verdict = self.state.verdict()
         tr = terminalreporter
         tr.section("stress certification", bold=True)
-        tr.write_line(f"verdict: {verdict.decision}", bold=True, green=verdict.go, red=not verdict.go)
+        colour = {"green": verdict.go, "red": verdict.decision == "NO-GO", "yellow": verdict.decision == "INCOMPLETE"}
+        tr.write_line(f"verdict: {verdict.decision}", bold=True, **colour)
         for reason in verdict.reasons:
             tr.write_line(f"  {reason}")
         for caveat in verdict.caveats:

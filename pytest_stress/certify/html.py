@@ -21,7 +21,7 @@ h1 { font-size:20px; margin:0 0 4px; } h2 { font-size:16px; margin:28px 0 10px; 
 h3 { font-size:14px; margin:0 0 6px; }
 .sub { color:var(--muted); }
 .banner { border-radius:10px; padding:18px 22px; color:#fff; margin:16px 0; }
-.banner.go { background:var(--go); } .banner.nogo { background:var(--nogo); }
+.banner.go { background:var(--go); } .banner.nogo { background:var(--nogo); } .banner.incomplete { background:var(--warn); }
 .banner .decision { font-size:34px; font-weight:800; letter-spacing:.5px; }
 .banner ul { margin:8px 0 0; padding-left:20px; }
 .caveats { background:#fff7e0; border:1px solid #f0d48a; color:var(--warn); border-radius:8px;
@@ -130,10 +130,13 @@ def render(doc: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+_BANNER = {"GO": "go", "NO-GO": "nogo", "INCOMPLETE": "incomplete"}
+
+
 def _banner(verdict: dict[str, Any], go: bool) -> str:
     items = "".join(f"<li>{esc(r)}</li>" for r in verdict["reasons"])
     return (
-        f'<section class="banner {"go" if go else "nogo"}" id="verdict">'
+        f'<section class="banner {_BANNER.get(verdict["decision"], "nogo")}" id="verdict">'
         f'<div class="decision">{esc(verdict["decision"])}</div><ul>{items}</ul></section>'
     )
 
