@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from pytest_stress.errors import ReplayError
-from pytest_stress.specs.market import ASSET_CLASSES
+from pytest_stress.specs.common import ASSET_CLASSES
 
 _HUGE_PAGE = 2 << 20  # bytes, x86-64 and arm64
 # Every array field, by name (the depth arrays by their own names), as ``MarketFrame.copy`` takes them.

@@ -3,6 +3,8 @@
 
 Validation here reads no data: the file's existence, its columns and its quality are checked when the
 market is loaded (``pytest_stress.market.historic``), with the same FILE-and-field messages.
+``specs.market.parse_market`` hands these sources to ``parse_data_market`` here; both build the
+``MarketSpec`` of ``specs.market_spec``, so neither module imports the other back.
 """
 
 from __future__ import annotations
@@ -13,9 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from pytest_stress.schema import INVALID, Checker, Choice, Custom, KeyPath, Num, Spec, Text, TextList
+from pytest_stress.specs.common import ASSET_CLASS_FIELD, MAX_SPREAD_BPS, SEED_FIELD
+from pytest_stress.specs.market_spec import DATA_SOURCES, MarketSpec
 from pytest_stress.specs.reconstruction import iso, parse_time
 
 FORMATS = ("parquet", "csv")
+# A file's format by its name's ending, when no ``format:`` is given (``ingest`` reads others as CSV).
+SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+DAY_MS = 86_400_000  # the longest tick of a data market, and the tick of a dataset's daily bars
 # Our field -> what it holds. A file needs a timestamp and either bid and ask, or a price (last or close).
 COLUMN_FIELDS = ("timestamp", "symbol", "bid", "ask", "price", "volume", "funding_rate")
 DATASETS = {
@@ -86,21 +93,21 @@ def _window(chk: Checker, path: KeyPath, raw: Any) -> Any:
 
 def _base_fields() -> dict[str, Spec]:
     return {
-        "source": Choice(options=("historic", "dataset")),
-        "tick_ms": Num(lo=1, hi=86_400_000, integer=True, default=None),
+        "source": Choice(options=DATA_SOURCES),
+        "tick_ms": Num(lo=1, hi=DAY_MS, integer=True, default=None),
         "window": Custom(fn=_window, what="[start, end] in UTC", default=None),
         "symbols": TextList(default=()),
-        "spread_bps": Num(lo=0.0, hi=10_000.0, default=1.0),
+        "spread_bps": Num(lo=0.0, hi=MAX_SPREAD_BPS, default=1.0),
         "max_gap_s": Num(lo=0.0, lo_open=True, default=None),
-        "asset_class": Choice(options=("equity", "fx", "crypto_perp", "future"), default="equity"),
-        "seed": Num(lo=0, hi=2**63 - 1, integer=True, default=0),
+        "asset_class": ASSET_CLASS_FIELD,
+        "seed": SEED_FIELD,
         "sha256": Text(pattern=r"[0-9a-f]{64}", pattern_help="(64 hex digits)", default=None),
     }
 
 
 def parse_data_market(chk: Checker, path: KeyPath, raw: dict[str, Any]) -> Any:
-    from pytest_stress.specs.market import MarketSpec
-
+    """A ``market:`` mapping with ``source: historic`` or ``dataset`` (``specs.market.parse_market`` hands
+    it over) as a MarketSpec whose ``historic`` holds the HistoricSpec."""
     fields = _base_fields()
     if raw.get("source") == "historic":
         fields.update(
@@ -118,9 +125,7 @@ def parse_data_market(chk: Checker, path: KeyPath, raw: dict[str, Any]) -> Any:
         written = values["path"]
         base = Path(chk.source).parent if chk.source not in ("", "<memory>") else Path.cwd()
         resolved = Path(written) if Path(written).is_absolute() else base / written
-        fmt = values["format"] or {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}.get(
-            resolved.suffix.lower()
-        )
+        fmt = values["format"] or SUFFIXES.get(resolved.suffix.lower())
         if fmt is None:
             return chk.fail(
                 (*path, "path"),
@@ -145,7 +150,7 @@ def parse_data_market(chk: Checker, path: KeyPath, raw: dict[str, Any]) -> Any:
             spread_bps=values["spread_bps"], max_gap_s=values["max_gap_s"], sha256=values["sha256"],
             dataset=values["name"],
         )  # fmt: skip
-    tick_ms = values["tick_ms"] or (86_400_000 if spec.dataset else 1000)
+    tick_ms = values["tick_ms"] or (DAY_MS if spec.dataset else 1000)
     duration = 0.0
     if spec.window is not None:
         import datetime as dt

@@ -1,88 +1,35 @@
 """The ``market:`` section: which market to replay and how the synthetic generator draws it.
 
+``parse_market`` reads every source: the generated ones (``synthetic``, ``reconstruction``) here, the
+data-backed ones (``historic``, ``dataset``) in ``specs.historic``. The ``MarketSpec`` both build is in
+``specs.market_spec`` and re-exported here, as are ``ASSET_CLASSES`` (``specs.common``) and ``SOURCES``.
+
 Units: volatilities and drift are annualised fractions (0.3 = 30 % a year); spreads are full spreads in
 bps at the long-run volatility; GARCH parameters act per tick; funding intervals and durations are seconds.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from pytest_stress.schema import INVALID, Checker, Choice, Custom, Flag, KeyPath, Num, Range, Spec, dotted
-from pytest_stress.specs.reconstruction import ReconstructionSpec, parse_reconstruction
+from pytest_stress.specs.common import ASSET_CLASS_FIELD, MAX_PRICE, MAX_SPREAD_BPS, SEED_FIELD
+from pytest_stress.specs.common import ASSET_CLASSES as ASSET_CLASSES  # re-exported: its old home
+from pytest_stress.specs.historic import parse_data_market
+from pytest_stress.specs.market_spec import DATA_SOURCES, GENERATED_SOURCES, MarketSpec
+from pytest_stress.specs.market_spec import SOURCES as SOURCES  # re-exported: its old home
+from pytest_stress.specs.reconstruction import ReconstructionSpec as ReconstructionSpec  # re-exported
+from pytest_stress.specs.reconstruction import parse_reconstruction
 
 # A market frame above this many cells (ticks x symbols) is refused before any memory is taken:
 # 50M cells is 400 MB per float64 field. An L2 book counts ticks x symbols x levels against the same limit.
 MAX_CELLS = 50_000_000
 MAX_SYMBOLS = 10_000
 MAX_DEPTH_LEVELS = 50
+# The longest market, and so the longest funding interval that can come round in one (seconds).
+MAX_DURATION_S = 7 * 86_400
 
-# Asset classes a market may hold (MarketFrame checks its symbols against this list too).
-ASSET_CLASSES = ("equity", "fx", "crypto_perp", "future")
 TAILS = ("normal", "student_t")
-# Where the ticks come from: the seeded generator; the generator pinned to an event's published facts
-# (``reconstruction:``); the user's own file (``historic``); a dataset shipped by a package (``dataset``).
-SOURCES = ("synthetic", "reconstruction", "historic", "dataset")
-
-
-@dataclass(frozen=True)
-class MarketSpec:
-    """The market to replay.
-
-    Volatility and drift are annualised fractions over the asset class's trading time; spreads are full
-    spreads in bps at the long-run volatility (they widen and narrow with the GARCH volatility); GARCH
-    ``alpha``/``beta``/``omega`` act per tick on the variance in units of the long-run per-tick variance
-    (``omega`` None: ``1 - alpha - beta``, which keeps the unconditional volatility at ``annual_vol``;
-    ``alpha = beta = 0`` is plain GBM). ``daily_volume`` is units traded per trading day; ``tick_size`` is
-    in price units (None: by asset class, from the start price); ``funding_interval_s`` only matters for
-    ``crypto_perp``.
-    """
-
-    source: str
-    symbols: int
-    duration_s: float
-    tick_ms: int
-    seed: int
-    annual_vol: tuple[float, float] = (0.15, 0.45)
-    correlation: float = 0.5  # one factor: every pair of symbols; replaced by correlation_matrix when given
-    spread_bps: tuple[float, float] = (1.0, 5.0)
-    start_price: tuple[float, float] = (20.0, 500.0)
-    annual_drift: float = 0.0
-    correlation_matrix: tuple[tuple[float, ...], ...] | None = None
-    garch_alpha: float = 0.05
-    garch_beta: float = 0.90
-    garch_omega: float | None = None
-    tails: str = "normal"
-    dof: float = 5.0
-    daily_volume: tuple[float, float] = (1e5, 1e7)
-    depth_levels: int = 0
-    tick_size: float | None = None
-    round_to_tick: bool = False
-    asset_class: str = "equity"
-    funding_interval_s: float = 28_800.0
-    reconstruction: ReconstructionSpec | None = None
-    historic: object | None = None  # pytest_stress.specs.historic.HistoricSpec / DatasetSpec
-
-    @property
-    def fixed_symbols(self) -> bool:
-        """True when the market's symbols are given by its data, so ``--symbols`` cannot change them."""
-        return self.source != "synthetic"
-
-    @property
-    def n_ticks(self) -> int:
-        return round(self.duration_s * 1000.0 / self.tick_ms) + 1
-
-    def tick_of(self, seconds: float) -> int:
-        """Index of the tick at ``seconds`` after the start (tick 0 is at 0 s)."""
-        return round(seconds * 1000.0 / self.tick_ms)
-
-    @property
-    def omega(self) -> float:
-        """The GARCH constant actually used (``garch_omega``, or ``1 - alpha - beta`` when not given)."""
-        if self.garch_omega is not None:
-            return self.garch_omega
-        return 1.0 - self.garch_alpha - self.garch_beta
 
 
 def _optional(spec: Num) -> Custom:
@@ -116,15 +63,15 @@ def _parse_matrix(chk: Checker, path: KeyPath, raw: Any) -> tuple[tuple[float, .
 _DEFAULT_CORRELATION = 0.5
 
 MARKET_FIELDS: dict[str, Spec] = {
-    "source": Choice(options=("synthetic", "reconstruction")),
+    "source": Choice(options=GENERATED_SOURCES),
     "symbols": Num(lo=1, hi=MAX_SYMBOLS, integer=True, default=100),
-    "duration_s": Num(lo=0, lo_open=True, hi=7 * 86_400),
+    "duration_s": Num(lo=0, lo_open=True, hi=MAX_DURATION_S),
     "tick_ms": Num(lo=1, hi=3_600_000, integer=True, default=100),
-    "seed": Num(lo=0, hi=2**63 - 1, integer=True, default=0),
+    "seed": SEED_FIELD,
     "annual_vol": Range(item=Num(lo=0.001, hi=5.0), default=(0.15, 0.45)),
     "correlation": Num(lo=0.0, hi=0.99, default=_DEFAULT_CORRELATION),
-    "spread_bps": Range(item=Num(lo=0.01, hi=10_000.0), default=(1.0, 5.0)),
-    "start_price": Range(item=Num(lo=1e-6, hi=1e9), default=(20.0, 500.0)),
+    "spread_bps": Range(item=Num(lo=0.01, hi=MAX_SPREAD_BPS), default=(1.0, 5.0)),
+    "start_price": Range(item=Num(lo=1e-6, hi=MAX_PRICE), default=(20.0, 500.0)),
     "annual_drift": Num(lo=-5.0, hi=5.0, default=0.0),
     "correlation_matrix": Custom(
         fn=_parse_matrix, what="a symbols x symbols correlation matrix", default=None
@@ -138,8 +85,8 @@ MARKET_FIELDS: dict[str, Spec] = {
     "depth_levels": Num(lo=0, hi=MAX_DEPTH_LEVELS, integer=True, default=0),
     "tick_size": _optional(Num(lo=0.0, lo_open=True, hi=1e6)),
     "round_to_tick": Flag(default=False),
-    "asset_class": Choice(options=ASSET_CLASSES, default="equity"),
-    "funding_interval_s": Num(lo=0.0, lo_open=True, hi=7 * 86_400, default=28_800.0),
+    "asset_class": ASSET_CLASS_FIELD,
+    "funding_interval_s": Num(lo=0.0, lo_open=True, hi=MAX_DURATION_S, default=28_800.0),
     # validated in parse_market, which knows duration_s by then
     "reconstruction": Custom(fn=lambda chk, path, raw: raw, what="an event reconstruction", default=None),
 }
@@ -170,9 +117,7 @@ def market_to_dict(spec: MarketSpec) -> dict[str, Any]:
 
 
 def parse_market(chk: Checker, path: KeyPath, raw: Any) -> MarketSpec | Any:
-    if isinstance(raw, dict) and raw.get("source") in ("historic", "dataset"):
-        from pytest_stress.specs.historic import parse_data_market
-
+    if isinstance(raw, dict) and raw.get("source") in DATA_SOURCES:
         return parse_data_market(chk, path, raw)
     values = chk.mapping(path, raw, MARKET_FIELDS)
     if values is None or INVALID in values.values():

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_stress.schema import INVALID, Checker, Choice, Custom, KeyPath, Num, Spec, Text
+from pytest_stress.specs.common import MAX_MULT, MAX_PRICE
 
 TARGET_KINDS = (
     "move",  # percent change of the mid from `from` to `to`
@@ -185,8 +186,8 @@ def _pins(times: _Times, path: KeyPath, raw: Any, key: str, value: Num) -> tuple
     return tuple(out)
 
 
-_PRICE = Num(lo=0.0, lo_open=True, hi=1e9)
-_MULT = Num(lo=0.0, hi=1000.0)
+_PRICE = Num(lo=0.0, lo_open=True, hi=MAX_PRICE)
+_MULT = Num(lo=0.0, hi=MAX_MULT)
 _RATE = Num(lo=-1.0, hi=1.0)
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_stress.schema import _MISSING, INVALID, Checker, Choice, Custom, KeyPath, Num, Spec, dotted
+from pytest_stress.specs.common import MAX_MULT
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -27,20 +28,34 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class StressSpec:
-    """One stress applied to the market, in file order. ``params`` hold validated, defaulted values."""
+    """One stress applied to the market, in file order. ``params`` hold validated values, and every
+    optional parameter with a default holds it: the parser fills them in while it validates, and the
+    constructor fills in whatever is still missing, so a stress built in code
+    (``StressSpec("depth_collapse", {"duration_s": 20.0})``) has them too. The replay core reads ``params``
+    as they are. A ``mixed_custom``'s nested stresses get theirs when they become StressSpecs in turn."""
 
     type: str
     params: Mapping[str, Any]
     line: int = 0
 
+    def __post_init__(self) -> None:
+        if self.type in STRESS_PARAMS:  # an unknown type is the replay core's error to report
+            object.__setattr__(self, "params", with_defaults(self.type, self.params))
+
 
 CORRUPTION_KINDS = ("nan", "spike", "duplicate", "stale", "out_of_order")
 GAP = "gap"
 MIXED = "mixed_custom"
+MAX_FALL = 0.99  # the deepest fall a stress may cause, a fraction of the price: it never reaches zero
 
 
 def _window() -> dict[str, Spec]:
     return {"duration_s": Num(lo=0, lo_open=True), "start_s": Num(lo=0.0, default=0.0)}
+
+
+def _spread_mult(default: Any = _MISSING) -> Num:
+    """Every quoted distance from the mid x this."""
+    return Num(lo=1.0, hi=MAX_MULT, default=default)
 
 
 def _kinds(chk: Checker, path: KeyPath, raw: Any) -> tuple[str, ...] | Any:
@@ -68,25 +83,25 @@ def _nested(chk: Checker, path: KeyPath, raw: Any) -> tuple[dict[str, Any], ...]
 STRESS_PARAMS: dict[str, dict[str, Spec]] = {
     "flash_crash": {
         # exactly one of the two: a signed shock (seed 002) or a positive drop (seed 003)
-        "price_shock_pct": Num(lo=-0.99, hi=0.0, hi_open=True, default=None),
-        "drop_pct": Num(lo=0.0, lo_open=True, hi=0.99, default=None),
-        "spread_mult": Num(lo=1.0, hi=1000.0, default=1.0),
+        "price_shock_pct": Num(lo=-MAX_FALL, hi=0.0, hi_open=True, default=None),
+        "drop_pct": Num(lo=0.0, lo_open=True, hi=MAX_FALL, default=None),
+        "spread_mult": _spread_mult(default=1.0),
         **_window(),
         "fall_s": Num(lo=0.0, default=0.0),  # 0: the whole fall happens within one tick
         "recovery": Choice(options=("linear", "exponential", "none"), default="linear"),
     },
     "volatility_spike": {
-        "multiplier": Num(lo=0.0, lo_open=True, hi=1000.0),  # on log returns; 1 changes nothing
+        "multiplier": Num(lo=0.0, lo_open=True, hi=MAX_MULT),  # on log returns; 1 changes nothing
         **_window(),
     },
     # volume and every book size x (1 - drop_pct)
     "liquidity_drop": {"drop_pct": Num(lo=0.0, hi=1.0), **_window()},
     # every quoted distance from an unchanged mid x spread_mult
-    "spread_explosion": {"spread_mult": Num(lo=1.0, hi=1000.0), **_window()},
+    "spread_explosion": {"spread_mult": _spread_mult(), **_window()},
     # book levels from levels_left on emptied, distances x spread_mult, volume x (1 - volume_drop_pct)
     "depth_collapse": {
         "levels_left": Num(lo=1, hi=1000, integer=True, default=1),
-        "spread_mult": Num(lo=1.0, hi=1000.0, default=2.0),
+        "spread_mult": _spread_mult(default=2.0),
         "volume_drop_pct": Num(lo=0.0, hi=1.0, default=0.5),
         **_window(),
     },
@@ -108,11 +123,11 @@ STRESS_PARAMS: dict[str, dict[str, Spec]] = {
     # up pump_pct over pump_s, down dump_pct of the peak over dump_s, held there after
     "pump_and_dump": {
         "pump_pct": Num(lo=0.0, lo_open=True, hi=100.0),
-        "dump_pct": Num(lo=0.0, hi=0.99),
+        "dump_pct": Num(lo=0.0, hi=MAX_FALL),
         "pump_s": Num(lo=0.0, lo_open=True),
         "dump_s": Num(lo=0.0, lo_open=True),
         "start_s": Num(lo=0.0, default=0.0),
-        "spread_mult": Num(lo=1.0, hi=1000.0, default=1.0),
+        "spread_mult": _spread_mult(default=1.0),
         "symbols": Num(lo=0.0, lo_open=True, hi=1.0, default=1.0),  # fraction of the symbols affected
     },
     # ticks removed from the frame (gaps come last); give exactly one of ticks and duration_s
@@ -161,7 +176,7 @@ def _parse_list(chk: Checker, path: KeyPath, raw: Any) -> tuple[StressSpec, ...]
 
 
 def with_defaults(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """``params`` with every missing optional key at its default (for stresses built in code)."""
+    """``params`` with every missing optional key at its default (``StressSpec`` applies it when built)."""
     fields = STRESS_PARAMS[kind]
     defaults = {
         k: f.default for k, f in fields.items() if k not in params and f.default not in (None, _MISSING)
