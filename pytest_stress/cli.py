@@ -20,6 +20,7 @@ from pytest_stress import __version__
 from pytest_stress.errors import ScenarioError, ScenarioNotFound, StressError
 from pytest_stress.metrics import METRICS
 from pytest_stress.scenario import Scenario, load_scenario, load_scenario_file, scenario_library
+from pytest_stress.specs.common import MAX_SEED  # the schema's bound: numpy's SeedSequence refuses negatives
 
 if TYPE_CHECKING:
     from pytest_stress.run.result import ScenarioResult
@@ -35,9 +36,6 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: not 1, which would read as NO-GO
 
 # `scenarios list` keeps each row within this many columns; the description gives way first.
 TABLE_WIDTH = 100
-
-# The seed feeds numpy.random.SeedSequence, which refuses negatives; the upper bound matches the schema's.
-MAX_SEED = 2**63 - 1
 
 
 class _Usage(StressError):

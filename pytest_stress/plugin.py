@@ -204,7 +204,11 @@ class _Recorder:
         verdict = self.state.verdict()
         tr = terminalreporter
         tr.section("stress certification", bold=True)
-        colour = {"green": verdict.go, "red": verdict.decision == "NO-GO", "yellow": verdict.decision == "INCOMPLETE"}
+        colour = {
+            "green": verdict.go,
+            "red": verdict.decision == "NO-GO",
+            "yellow": verdict.decision == "INCOMPLETE",
+        }
         tr.write_line(f"verdict: {verdict.decision}", bold=True, **colour)
         for reason in verdict.reasons:
             tr.write_line(f"  {reason}")

@@ -60,7 +60,7 @@ from pytest_stress.replay.stress_kernels import (
 )
 from pytest_stress.scenario import MarketSpec, StressSpec
 from pytest_stress.schema import dotted
-from pytest_stress.specs.stresses import CORRUPTION_KINDS, GAP, MIXED, leaves, with_defaults
+from pytest_stress.specs.stresses import CORRUPTION_KINDS, GAP, MIXED, leaves
 
 RECOVERY_CODES = {"linear": 0, "exponential": 1, "none": 2}
 
@@ -544,7 +544,9 @@ def _apply_all(
 ) -> tuple[MarketFrame, tuple[AppliedStress, ...]]:
     applied = []
     for i, s in enumerate(stresses):
-        frame, a = TRANSFORMS[s.type](frame, with_defaults(s.type, s.params), _Run(pass_, (*prefix, i)))
+        frame, a = TRANSFORMS[s.type](
+            frame, s.params, _Run(pass_, (*prefix, i))
+        )  # defaults: filled once, in StressSpec
         applied.append(a)
     return frame, tuple(applied)
 

@@ -31,6 +31,7 @@ from pytest_stress.schema import (
 )
 from pytest_stress.specs.execution import ExecutionSpec, parse_execution
 from pytest_stress.specs.market import MarketSpec, market_to_dict, parse_market
+from pytest_stress.specs.market_spec import SOURCES
 from pytest_stress.specs.risk import RiskSpec, parse_risk
 from pytest_stress.specs.stresses import StressSpec, check_against_market, parse_stresses
 
@@ -61,7 +62,7 @@ class ScenarioType(str, enum.Enum):
     LOAD = "load"  # decision flood
 
 
-PROVENANCE_KINDS = ("synthetic", "reconstruction", "historic", "dataset")
+PROVENANCE_KINDS = SOURCES  # a run is labelled by where its market comes from
 
 
 @dataclass(frozen=True)

@@ -190,7 +190,20 @@ def test_each_shim_reexports_its_new_home_and_warns():
             shim = importlib.import_module(old)
         moved = importlib.import_module(new)
         public = [n for n in vars(moved) if not n.startswith("_")]
-        assert public and all(getattr(shim, n) is getattr(moved, n) for n in public), old
+        assert public, new
+        assert all(getattr(shim, n) is getattr(moved, n) for n in public), old
+
+
+def test_the_parts_of_a_facade_do_not_import_it_back():
+    """``market.historic`` and ``scenario`` re-export the modules they were split into; those never import
+    the face, so the face stays a table of contents."""
+    faces = {
+        f"{ROOT}.market.historic": ("tables", "quality", "grid", "estimate", "data_market", "ingest"),
+    }
+    for face, parts in faces.items():
+        for part in parts:
+            assert face not in GRAPH[f"{face.rpartition('.')[0]}.{part}"], part
+    assert f"{ROOT}.scenario" not in GRAPH[f"{ROOT}.specs.scenario"]
 
 
 def test_the_scanner_sees_every_kind_of_import(tmp_path):

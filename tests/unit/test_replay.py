@@ -284,7 +284,10 @@ def test_a_portfolio_of_the_wrong_length_is_refused():
 @pytest.mark.parametrize(
     ("kw", "match"),
     [
-        ({"symbols": 0}, r"symbols=0 is refused: market.symbols: 0 is out of range: expected an integer >= 1"),
+        (
+            {"symbols": 0},
+            r"symbols=0 is refused: market.symbols: 0 is out of range: expected an integer >= 1",
+        ),
         ({"seed": -1}, r"seed=-1 is refused: market.seed: -1 is out of range"),
         ({"seed": 2**63}, r"market.seed: 9223372036854775808 is out of range"),
         ({"symbols": 2.5}, r"the symbols override must be an integer, got 2.5"),

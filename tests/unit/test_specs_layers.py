@@ -1,80 +1,14 @@
-"""specs/ and market/: no import cycles (imports inside functions count), each shared bound written once,
-the public names of the split modules still importable where they were, and stress defaults filled once."""
+"""specs/ and market/: each shared bound written once, the public names of the split modules still
+importable where they were, and stress defaults filled once."""
 
 from __future__ import annotations
 
-import ast
 import importlib
-from pathlib import Path
 
 import pytest
 
-import pytest_stress
 from pytest_stress.schema import Checker
 from pytest_stress.specs import common, historic, market, stresses
-
-ROOT = Path(pytest_stress.__file__).resolve().parent
-PACKAGES = ("specs", "market")
-
-
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _imports(path: Path, known: set[str]) -> set[str]:
-    """Every module of ``known`` that ``path`` imports, anywhere in the file (functions, TYPE_CHECKING).
-    ``from package import module`` counts as the module (the package is set up before any of its modules)."""
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            out.update(a.name for a in node.names if a.name in known)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            subs = {f"{node.module}.{a.name}" for a in node.names} & known
-            out.update(subs)
-            if node.module in known and len(subs) < len(node.names):
-                out.add(node.module)
-    return out
-
-
-def _graph() -> dict[str, set[str]]:
-    files = {_module_name(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
-    known = set(files)
-    return {m: _imports(p, known) - {m} for m, p in files.items()}
-
-
-def test_specs_and_market_have_no_import_cycle_not_even_through_imports_inside_functions():
-    graph = _graph()
-    assert "pytest_stress.specs.market_spec" in graph
-    assert "pytest_stress.market.tables" in graph
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-    path: list[str] = []
-
-    def visit(m: str) -> None:
-        state[m] = 1
-        path.append(m)
-        for n in sorted(graph[m]):
-            if state.get(n) == 1:
-                cycle = [*path[path.index(n) :], n]
-                pytest.fail("import cycle: " + " -> ".join(cycle))
-            if n not in state:
-                visit(n)
-        path.pop()
-        state[m] = 2
-
-    for m in sorted(graph):
-        if m not in state:
-            visit(m)
-
-
-def test_specs_import_nothing_above_them_and_the_historic_parts_do_not_import_their_facade():
-    graph = _graph()
-    for m, deps in graph.items():
-        if m.startswith("pytest_stress.specs"):
-            assert not {d for d in deps if d.startswith("pytest_stress.market")}, m
-    parts = ("tables", "quality", "grid", "estimate", "data_market", "ingest")
-    for part in parts:
-        assert "pytest_stress.market.historic" not in graph[f"pytest_stress.market.{part}"], part
 
 
 @pytest.mark.parametrize(
