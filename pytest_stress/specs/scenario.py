@@ -126,6 +126,10 @@ class Scenario:
     source: str = "<memory>"
     declared_type: ScenarioType | None = None
     provenance: Provenance | None = None
+    # overrides already validated, by (symbols, seed): a benchmark or a sweep replays one scenario many times
+    _overridden: dict[tuple[int | None, int | None], Scenario] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def type(self) -> ScenarioType:
@@ -162,6 +166,9 @@ class Scenario:
         wanted = {k: v for k, v in wanted.items() if v != getattr(market, k)}
         if not wanted:
             return self
+        key = (wanted.get("symbols"), wanted.get("seed"))
+        if key in self._overridden:
+            return self._overridden[key]
         if "symbols" in wanted and market.fixed_symbols:
             raise ReplayError(
                 f"{self.name}: a {market.source} market has a fixed set of {market.symbols} symbols; "
@@ -175,8 +182,10 @@ class Scenario:
             given = ", ".join(f"{k}={v}" for k, v in wanted.items())
             why = "; ".join(f"{p.key}: {p.message}" if p.key else p.message for p in exc.problems)
             raise ReplayError(f"{self.name}: the override {given} is refused: {why}") from None
-        # the file's line numbers stay with its expectations (errors and reports cite them)
-        return dataclasses.replace(changed, expect=self.expect, source=self.source)
+        # the file's line numbers stay with its expectations and stresses (errors and reports cite them)
+        changed = dataclasses.replace(changed, expect=self.expect, stress=self.stress, source=self.source)
+        self._overridden[key] = changed
+        return changed
 
     def expectation(self, metric: str) -> Expectation | None:
         return next((e for e in self.expect if e.metric == metric), None)

@@ -478,3 +478,24 @@ def test_batch_dask_without_dask_installed_names_the_extra(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.startswith("pytest-stress: error: running a batch on a Dask cluster needs dask.distributed")
     assert "pip install pytest-trading-stress[dask]" in err
+
+
+def test_run_of_a_scenario_the_replay_cannot_fully_measure_is_incomplete_exit_3(capsys):
+    """broker_api_outage's checks need the stack (the OMS's retries): not evaluated is not a pass."""
+    assert main(["run", "broker_api_outage"]) == 3
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == "verdict: INCOMPLETE"
+    why = lines[lines.index("why:") + 1 :]
+    assert any(line.startswith("  broker_api_outage: ") and "not evaluated" in line for line in why)
+
+
+def test_batch_exits_with_the_decision_over_every_scenario(capsys):
+    assert (
+        main(["batch", "flash_crash_lite", "broker_api_outage", *FAST, "--serial", "--quiet", "--json"]) == 3
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["verdict"]["decision"] == "INCOMPLETE"
+    assert {k: r["verdict"] for k, r in doc["results"].items()} == {
+        "flash_crash_lite": "GO",
+        "broker_api_outage": "INCOMPLETE",
+    }
