@@ -21,6 +21,8 @@ from pytest_stress.errors import ScenarioError, ScenarioNotFound, StressError
 from pytest_stress.metrics import METRICS
 from pytest_stress.scenario import Scenario, load_scenario, load_scenario_file, scenario_library
 from pytest_stress.specs.common import MAX_SEED  # the schema's bound: numpy's SeedSequence refuses negatives
+from pytest_stress.specs.waivers import load_waivers
+from pytest_stress.verdict import Verdict, decide, record_of
 
 if TYPE_CHECKING:
     from pytest_stress.run.result import ScenarioResult
@@ -50,7 +52,7 @@ def _report_stress_error(exc: StressError) -> None:
     if isinstance(exc, ScenarioError):
         # Keep each problem at the start of its own line so editors and CI annotators can jump to it.
         n = len(exc.problems)
-        _error(f"invalid scenario ({n} problem{'s' if n != 1 else ''}):")
+        _error(f"invalid {exc.what} ({n} problem{'s' if n != 1 else ''}):")
         print(str(exc), file=sys.stderr)
     else:
         _error(str(exc))
@@ -201,7 +203,7 @@ def _fmt(value: float, spec: str, unit: str = "") -> str:
     return f"{value:{spec}}{unit}" if math.isfinite(value) else str(value)
 
 
-def _summary(result: ScenarioResult) -> str:
+def _summary(result: ScenarioResult, verdict: Verdict) -> str:
     from pytest_stress.checks import CheckStatus
 
     tick_s = result.tick_ms / 1000.0
@@ -239,7 +241,9 @@ def _summary(result: ScenarioResult) -> str:
     lines.append("checks:" if result.checks else "checks: none (the scenario has no expect: block)")
     label = {CheckStatus.PASSED: "PASS", CheckStatus.FAILED: "FAIL", CheckStatus.NOT_EVALUATED: "N/A "}
     lines.extend(f"  {label[c.status]} {c.line()}" for c in result.checks)
-    verdict = result.verdict
+    if verdict.waived:
+        lines.append("waived:")
+        lines.extend(f"  {line}" for line in verdict.waived)
     if not verdict.go:
         lines.append("why:")
         lines.extend(f"  {reason}" for reason in verdict.reasons)
@@ -253,16 +257,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
         raise _Usage(f"--seed must be between 0 and {MAX_SEED}, got {args.seed}")
     sc = load_scenario(args.scenario, extra_dirs=args.scenarios)
+    waivers = load_waivers(args.waivers) if args.waivers else ()
 
     # Imported here: the replay core pulls in numba, which the other sub-commands never need.
     from pytest_stress.run.scenario import run_scenario
 
     result = run_scenario(sc, symbols=args.symbols, seed=args.seed)
+    verdict = decide([record_of(result)], waivers=waivers)
     if args.json:
-        print(json.dumps(_json_safe(result.to_dict()), indent=2, allow_nan=False))
+        doc = result.to_dict()
+        doc["verdict"] = verdict.decision
+        doc["waived"] = list(verdict.waived)
+        print(json.dumps(_json_safe(doc), indent=2, allow_nan=False))
     else:
-        print(_summary(result))
-    return result.verdict.exit_code
+        print(_summary(result, verdict))
+    return verdict.exit_code
 
 
 # --- batch ----------------------------------------------------------------------------------------
@@ -277,6 +286,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         raise _Usage(f"--workers must be at least 1, got {args.workers}")
     if args.workers is not None and (args.serial or args.dask):
         raise _Usage("--workers sets the local pool's size; it has no effect with --serial or --dask")
+    waivers = load_waivers(args.waivers) if args.waivers else ()
     names: list[str | Path] = list(args.names)
     if args.all:
         from pytest_stress.scenario import library_names
@@ -293,7 +303,6 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         print_summary,
         verdict,
     )
-    from pytest_stress.verdict import decide, record_of
 
     runner = StressTestRunner(max_workers=args.workers, address=args.dask, progress=not args.quiet)
     results = runner.run_batch(
@@ -303,21 +312,34 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     batch_verdict = decide(
         [record_of(r) for r in results.values() if not isinstance(r, ScenarioFailure)],
         errors=[f.to_dict() for f in failures],
+        waivers=waivers,
     )
     if args.json:
         doc = {
             "verdict": batch_verdict.to_dict(),
-            "summary": generate_summary(results),
-            "results": {key: {**r.to_dict(), "verdict": verdict(r)} for key, r in results.items()},
+            "summary": generate_summary(results, waivers),
+            "results": {key: {**r.to_dict(), "verdict": verdict(r, waivers)} for key, r in results.items()},
         }
         print(json.dumps(_json_safe(doc), indent=2, allow_nan=False))
     else:
-        print_summary(results)
+        print_summary(results, waivers=waivers)
+        for line in batch_verdict.waived:
+            print(f"waived: {line}")
         print(f"verdict: {batch_verdict.decision}")
     return EXIT_USAGE if failures else batch_verdict.exit_code
 
 
 # --- parser ---------------------------------------------------------------------------------------
+
+
+def _add_waivers(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--waivers",
+        metavar="FILE",
+        default=None,
+        help="a YAML file of waivers (check: SCENARIO.METRIC, reason, until: YYYY-MM-DD), as pytest's "
+        "--stress-waivers: a waived check leaves the verdict until it expires (default: none)",
+    )
 
 
 def _add_scenario_dirs(p: argparse.ArgumentParser) -> None:
@@ -448,6 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
         "percentages are in percent, money in the portfolio's currency, times in ms",
     )
     _add_scenario_dirs(p_run)
+    _add_waivers(p_run)
     p_run.set_defaults(func=_cmd_run)
 
     p_batch = sub.add_parser(
@@ -510,6 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--quiet", action="store_true", help="no progress line on stderr per finished scenario"
     )
     _add_scenario_dirs(p_batch)
+    _add_waivers(p_batch)
     p_batch.set_defaults(func=_cmd_batch)
 
     p_tox = sub.add_parser(

@@ -29,11 +29,19 @@ class Problem:
 class ScenarioError(StressError):
     """A scenario file that cannot be used. ``str()`` starts with ``FILE:LINE:``, one problem per line."""
 
+    what = "scenario"
+
     def __init__(self, problems: list[Problem] | tuple[Problem, ...]) -> None:
         if not problems:
             raise ValueError("ScenarioError needs at least one problem")
         self.problems = tuple(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class WaiversError(ScenarioError):
+    """A waivers file that cannot be used (``--stress-waivers``): same ``FILE:LINE:`` lines as a scenario."""
+
+    what = "waivers file"
 
 
 class ScenarioNotFound(StressError, LookupError):

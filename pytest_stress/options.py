@@ -26,6 +26,7 @@ class StressOptions:
     seed_override: int | None = None
     scenario_dirs: tuple[Path, ...] = ()
     toxiproxy_url: str | None = None
+    waivers_file: Path | None = None  # a risk officer's waivers (specs.waivers), None: no waivers
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -45,6 +46,7 @@ class StressOptions:
             "seed_override": self.seed_override,
             "scenario_dirs": [str(d) for d in self.scenario_dirs],
             "toxiproxy_url": self.toxiproxy_url,
+            "waivers_file": str(self.waivers_file) if self.waivers_file else None,
         }
 
 
@@ -58,6 +60,7 @@ def from_config(config: Any) -> StressOptions:
         seed_override=config.getoption("stress_seed"),
         scenario_dirs=tuple(scenario_dirs(config)),
         toxiproxy_url=config.getoption("toxiproxy_url"),
+        waivers_file=waivers_file(config),
     )
 
 
@@ -71,3 +74,14 @@ def scenario_dirs(config: Any) -> list[Path]:
     base = Path(config.invocation_params.dir)
     cli = [base / d for d in config.getoption("stress_scenarios") or []]
     return [*config.getini("stress_scenarios"), *cli]
+
+
+def waivers_file(config: Any) -> Path | None:
+    """``--stress-waivers FILE`` (relative to where pytest ran), else the ``stress_waivers`` ini path."""
+    given = config.getoption("stress_waivers")
+    if given:
+        return Path(config.invocation_params.dir) / given
+    ini = config.getini("stress_waivers")  # a list of paths, relative to the ini file
+    if len(ini) > 1:
+        raise StressError(f"stress_waivers names {len(ini)} files; give one waivers file")
+    return Path(ini[0]) if ini else None

@@ -96,7 +96,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="also collect the bundled runbook suite (seed 001/002/004 promises) so it certifies "
         "the stack in use without copying any test file",
     )
+    group.addoption(
+        "--stress-waivers",
+        default=None,
+        metavar="FILE",
+        help="a YAML file of waivers (check: SCENARIO.METRIC, reason, until: YYYY-MM-DD) a risk officer "
+        "signed; a waived check shows as waived and leaves the verdict until it expires "
+        "(default: none; ini: stress_waivers)",
+    )
     parser.addini("stress_scenarios", "extra scenario directories, one per line", type="paths", default=[])
+    parser.addini("stress_waivers", "the waivers file (see --stress-waivers)", type="paths", default=[])
     parser.addini(
         "stress_stack", "stack factories to certify (MODULE:FACTORY), one per line", type="linelist"
     )
@@ -107,18 +116,20 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     from pytest_stress import options
     from pytest_stress.certify.session import CertificationSession, parse_report_targets
+    from pytest_stress.specs.waivers import load_waivers
 
     base = Path(config.invocation_params.dir)
     try:
         targets = parse_report_targets(config.getoption("stress_report") or [], base)
         settings = options.from_config(config)
+        waivers = load_waivers(settings.waivers_file) if settings.waivers_file else ()
     except StressError as exc:
         raise pytest.UsageError(str(exc)) from None
     # xdist workers record, the controller writes: workers get no report targets.
     if hasattr(config, "workerinput"):
         targets = []
     config.pluginmanager.register(
-        _Recorder(config, CertificationSession(targets, settings.to_dict(), base)), _RECORDER_NAME
+        _Recorder(config, CertificationSession(targets, settings.to_dict(), base, waivers)), _RECORDER_NAME
     )
     from pytest_stress.fixtures import fixture_modules
 
@@ -197,6 +208,10 @@ class _Recorder:
         except StressError as exc:
             self.write_error = str(exc)
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+            return
+        # a certification exits as the command line does: 0 only on GO, 1 NO-GO, 3 INCOMPLETE
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = self.state.verdict().exit_code
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if hasattr(self.config, "workerinput") or not (self.state.active or self.state.targets):

@@ -17,7 +17,8 @@ from typing import Any
 
 from pytest_stress.certify.atomic import write_atomic
 from pytest_stress.errors import StressError
-from pytest_stress.verdict import Verdict, decide
+from pytest_stress.specs.waivers import Waiver
+from pytest_stress.verdict import Verdict, apply_waivers, decide
 
 RUN_PROPERTY = "pytest_stress.run"
 PROMISE_PROPERTY = "pytest_stress.promise"
@@ -122,8 +123,15 @@ def _message(report: Any) -> str:
 class CertificationSession:
     """Collects stress test outcomes and scenario runs; builds and writes the certification."""
 
-    def __init__(self, targets: list[ReportTarget], options: dict[str, Any], cwd: Path) -> None:
+    def __init__(
+        self,
+        targets: list[ReportTarget],
+        options: dict[str, Any],
+        cwd: Path,
+        waivers: tuple[Waiver, ...] = (),
+    ) -> None:
         self.targets = targets
+        self.waivers = waivers
         self.options = options
         self.cwd = cwd
         self.started_at = _now()
@@ -170,17 +178,22 @@ class CertificationSession:
 
     def verdict(self) -> Verdict:
         runs, measures = merge_measures(self.runs, self.measures)
-        return decide(runs, list(self.tests.values()), measures)
+        return decide(runs, list(self.tests.values()), measures, waivers=self.waivers)
 
     def document(self, environment: dict[str, Any]) -> dict[str, Any]:
         verdict = self.verdict()
         runs, standalone = merge_measures(self.runs, self.measures)
+        # the document shows each waived check as "waived", with its waiver (certified runs only: an
+        # exercised run's checks are not in the decision, so nothing there needs waiving)
+        waived, standalone, _ = apply_waivers(runs, standalone, self.waivers)
+        runs = [w if r.get("certified", True) else r for r, w in zip(runs, waived, strict=True)]
         argv = environment.get("argv") or []
         return {
             "schema": SCHEMA,
             "started_at": self.started_at,
             "finished_at": _now(),
             "verdict": verdict.to_dict(),
+            "waivers": [w.to_dict() for w in self.waivers],
             "environment": environment,
             "runs": runs,
             "measurements": self.measures,  # as recorded, one per stress_measure call

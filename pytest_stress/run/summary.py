@@ -7,11 +7,12 @@ import dataclasses
 import math
 import sys
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Union
 
-from pytest_stress.verdict import GO, INCOMPLETE, NO_GO, decide_result
+from pytest_stress.specs.waivers import Waiver
+from pytest_stress.verdict import GO, INCOMPLETE, NO_GO, decide, record_of
 
 if TYPE_CHECKING:
     from pytest_stress.run.result import ScenarioResult
@@ -52,11 +53,11 @@ def first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else ""
 
 
-def verdict(outcome: Outcome) -> str:
+def verdict(outcome: Outcome, waivers: Sequence[Waiver] = ()) -> str:
     """GO, NO-GO or INCOMPLETE by the one decision function; ERROR for a scenario that could not run."""
     if isinstance(outcome, ScenarioFailure):
         return ERROR
-    return decide_result(outcome).decision
+    return decide([record_of(outcome)], waivers=waivers).decision
 
 
 def _numbers(result: Any) -> dict[str, float | int | bool]:
@@ -112,7 +113,7 @@ def _drawdown_rank(result: Any) -> float:
     return float(dd)
 
 
-def generate_summary(results: Mapping[str, Outcome]) -> dict[str, Any]:
+def generate_summary(results: Mapping[str, Outcome], waivers: Sequence[Waiver] = ()) -> dict[str, Any]:
     """Counts, per-metric statistics, seed 003's headline figures and the weakest scenarios of a batch.
 
     ``passed``/``failed``/``incomplete`` count scenarios that ran by their verdict (GO / NO-GO / INCOMPLETE, the
@@ -140,7 +141,7 @@ def generate_summary(results: Mapping[str, Outcome]) -> dict[str, Any]:
             stops += int(n)
         else:  # a result without an emergency-stop count still tells whether its kill switch fired
             stops += int(bool(getattr(r, "kill_switch_triggered", False)))
-    decisions = Counter(verdict(r) for r in ran.values())
+    decisions = Counter(verdict(r, waivers) for r in ran.values())
     weakest = sorted(ran.items(), key=lambda kv: (-_failed_checks(kv[1]), -_drawdown_rank(kv[1]), kv[0]))
     return {
         "scenarios": len(results),
@@ -163,7 +164,7 @@ def generate_summary(results: Mapping[str, Outcome]) -> dict[str, Any]:
         "weakest": [
             {
                 "scenario": k,
-                "verdict": verdict(r),
+                "verdict": verdict(r, waivers),
                 "failed_checks": _failed_checks(r),
                 "max_drawdown_pct": getattr(r, "max_drawdown_pct", None),
             }
@@ -182,10 +183,12 @@ def _num(value: Any, spec: str = ".2f") -> str:
     return f"{value:{spec}}"
 
 
-def print_summary(results: Mapping[str, Outcome], file: IO[str] | None = None) -> None:
+def print_summary(
+    results: Mapping[str, Outcome], file: IO[str] | None = None, waivers: Sequence[Waiver] = ()
+) -> None:
     """A table of the batch (one row per scenario), its headline figures and its weakest scenarios."""
     out = file if file is not None else sys.stdout
-    s = generate_summary(results)
+    s = generate_summary(results, waivers)
     header = ("SCENARIO", "VERDICT", "DRAWDOWN %", "VAR x", "KILL", "FAILED", "RUNTIME ms")
     rows = []
     for key, r in results.items():
@@ -193,7 +196,7 @@ def print_summary(results: Mapping[str, Outcome], file: IO[str] | None = None) -
             rows.append((key, "ERROR", f"{r.error_type}: {first_line(r.message)}"))
             continue
         rows.append((
-            key, verdict(r), _num(getattr(r, "max_drawdown_pct", None)), _num(getattr(r, "var_multiple", None)),
+            key, verdict(r, waivers), _num(getattr(r, "max_drawdown_pct", None)), _num(getattr(r, "var_multiple", None)),
             "yes" if getattr(r, "kill_switch_triggered", False) else "no", str(_failed_checks(r)),
             _num(getattr(r, "runtime_ms", None), ".1f"),
         ))  # fmt: skip

@@ -418,3 +418,60 @@ def test_a_measured_value_completes_the_scenario_check_and_can_fail_the_verdict(
     )
     assert doc["verdict"]["decision"] == "NO-GO"
     assert any("oms_retries_per_order measured 1" in r for r in doc["verdict"]["reasons"])
+
+
+def test_a_session_that_certifies_nothing_is_incomplete_and_exits_3(pytester: pytest.Pytester) -> None:
+    """A stress test that asserts nothing is no certification (README: such a session is not GO)."""
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.stress
+        def test_nothing():
+            pass
+    """)
+    result = pytester.runpytest("--stress-report=json:c.json")
+    result.assert_outcomes(passed=1)
+    assert result.ret == 3
+    doc = _report(pytester.path / "c.json")
+    assert doc["verdict"]["decision"] == "INCOMPLETE"
+    result.stdout.fnmatch_lines(["verdict: INCOMPLETE", "  nothing was certified*"])
+    # without a report there is no certification: the test run exits as pytest does
+    assert pytester.runpytest().ret == pytest.ExitCode.OK
+
+
+def test_a_waiver_shows_in_the_report_and_lets_the_rest_decide(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.stress_scenario("covid_fx_2020")
+        def test_covid(stress_run):
+            stress_run.certify()
+    """)
+    assert pytester.runpytest("--stress-report=json:before.json").ret == 3  # cvar_alert_raised: not evaluated
+    pytester.path.joinpath("waivers.yaml").write_text(
+        "waivers:\n"
+        "  - check: covid_fx_2020.cvar_alert_raised\n"
+        "    reason: the heat-check alert is measured by the desk's own monitor\n"
+        "    until: 2099-12-31\n"
+        "    approved_by: Risk Committee\n",
+        encoding="utf-8",
+    )
+    result = pytester.runpytest("--stress-report=json:after.json", "--stress-waivers=waivers.yaml")
+    assert result.ret == pytest.ExitCode.OK
+    doc = _report(pytester.path / "after.json")
+    assert doc["verdict"]["decision"] == "GO"
+    (check,) = [c for c in doc["runs"][0]["checks"] if c["check"] == "cvar_alert_raised"]
+    assert (check["status"], check["waived_status"]) == ("waived", "not_evaluated")
+    assert check["waiver"]["reason"] == "the heat-check alert is measured by the desk's own monitor"
+    assert doc["waivers"][0]["until"] == "2099-12-31"
+    assert doc["verdict"]["waived"][0].startswith("covid_fx_2020: cvar_alert_raised waived until 2099-12-31")
+
+
+def test_a_bad_waivers_file_is_a_usage_error_naming_file_and_line(pytester: pytest.Pytester) -> None:
+    pytester.path.joinpath("w.yaml").write_text(
+        "waivers:\n  - {check: covid_fx_2020.cvar_alert_raised, reason: r, until: 31.12.2099}\n",
+        encoding="utf-8",
+    )
+    result = pytester.runpytest("--stress-waivers=w.yaml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*w.yaml:2: waivers[[]0[]].until: expected a date as YYYY-MM-DD*"])
