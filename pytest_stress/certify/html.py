@@ -7,6 +7,7 @@ string that can come from a user (scenario names, test ids, messages, paths) goe
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 from pytest_stress.certify import evidence, units
