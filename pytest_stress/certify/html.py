@@ -157,6 +157,22 @@ def render(doc: dict[str, Any]) -> str:
     return "\n".join(p for p in parts if p)
 
 
+def run_extra(r: dict[str, Any]) -> str:
+    """One scenario run for a pytest-html row: verdict of its checks, the equity chart, the checks table
+    (self-contained: pytest-html's page does not carry this report's stylesheet)."""
+    worst = evidence.worst(c["status"] for c in r["checks"]) or "no checks"
+    style = (
+        "<style>.pts-extra table{border-collapse:collapse;font-size:12px}.pts-extra td,.pts-extra th"
+        "{border-bottom:1px solid #d9dde5;padding:3px 8px;text-align:left}.pts-extra svg text"
+        "{font:10px sans-serif;fill:#5b6475}</style>"
+    )
+    return (
+        f'{style}<div class="pts-extra"><strong>{esc(r["scenario"])}</strong> &middot; checks: '
+        f"{esc(worst.replace('_', ' '))} &middot; drawdown {esc(units.value(r['max_drawdown_pct'], '%'))}"
+        f"{_equity_chart(r)}{_run_checks(r)}</div>"
+    )
+
+
 def _section(title: str, body: str, summary: str = "", *, open_: bool = False) -> str:
     """A collapsible section: a heading line with a one-line summary, the details inside."""
     extra = f' <span class="sub">&middot; {esc(summary)}</span>' if summary else ""
