@@ -18,6 +18,9 @@ def write_atomic(path: Path, text: str) -> Path:
     except OSError as exc:
         raise ReportError(f"{path}: cannot write the report ({exc.strerror})") from None
     try:
+        # mkstemp makes the file private (0600); a report is read by the review and the CI artifact
+        # store, so it is readable like any report (0644)
+        os.fchmod(fd, 0o644)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()

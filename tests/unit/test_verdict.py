@@ -89,3 +89,15 @@ def test_a_run_a_batch_row_and_a_session_record_get_the_same_verdict(name, expec
     assert batch_verdict(res) == expected
     assert decide([{**res.to_dict(), "certified": True}]).decision == expected
     assert res.to_dict()["verdict"] == expected
+
+
+def test_a_report_is_written_readable_by_the_review_and_never_half(tmp_path):
+    import os
+    import stat
+
+    from pytest_stress.certify.atomic import write_atomic
+
+    path = write_atomic(tmp_path / "r" / "certification.json", "{}")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    assert path.read_text() == "{}"
+    assert [p.name for p in path.parent.iterdir()] == ["certification.json"]  # no temp file left
