@@ -130,6 +130,8 @@ class ScenarioResult:
     notes: tuple[str, ...] = ()
     provenance: Mapping[str, Any] = field(default_factory=dict)
     symbol_names: tuple[str, ...] = field(default=(), repr=False)
+    # the market's price path, one value per tick: equal-weight mean of mid / the calm first mid (run.scenario)
+    price_index: np.ndarray | None = field(default=None, repr=False)
     # Set by the pytest plugin so that certify() is recorded for the report (whether it passes or not).
     certify_hook: Callable[[ScenarioResult], None] | None = field(default=None, repr=False, compare=False)
 
@@ -298,6 +300,21 @@ class ScenarioResult:
             ],
             "checks": [c.to_dict() for c in self.checks],
             "equity_curve": {"tick": idx.tolist(), "equity": self.equity_curve[idx].round(2).tolist()},
+            **self._price_curve(curve_points),
+        }
+
+    def _price_curve(self, points: int) -> dict[str, Any]:
+        """``price_curve: {tick, index}``, reduced like the equity curve (NaN: no usable quote yet -> null)."""
+        price = self.price_index
+        if price is None or price.shape[0] == 0:
+            return {}
+        idx = envelope_indices(np.nan_to_num(price, nan=1.0), points)
+        values = price[idx].round(6)
+        return {
+            "price_curve": {
+                "tick": idx.tolist(),
+                "index": [float(v) if math.isfinite(v) else None for v in values],
+            }
         }
 
 

@@ -233,9 +233,12 @@ def run_scenario(
     )
     for calm_chunk, _ in head:
         session.observe_calm(calm_chunk)
+    base_mid = 0.5 * (calm0.bid[0] + calm0.ask[0])
+    price_parts: list[np.ndarray] = []
     for _, stressed in itertools.chain(head, pairs):
         if stressed.n_ticks:
             session.feed(stressed)
+            price_parts.append(price_index(stressed, base_mid))
     out = session.output()
     runtime_ms = (time.perf_counter_ns() - started) / 1e6
     return _result(
@@ -249,7 +252,39 @@ def run_scenario(
         runtime_ms,
         chunk_ticks,
         dict(calm0.provenance),
+        _forward_fill(np.concatenate(price_parts)),
     )
+
+
+def price_index(frame: MarketFrame, base_mid: np.ndarray) -> np.ndarray:
+    """The market's price path, one value per row of ``frame``: the equal-weight mean over symbols of
+    mid / ``base_mid`` (the calm market's first mid, so the index opens at 1.0 and a stress already under
+    way at tick 0 shows). Quotes the replay could not use (bid <= 0, ask < bid, not finite) and symbols
+    without a usable base are left out of a row's mean; a row with none is NaN. Row by row (in blocks of
+    about a million cells, to bound memory), so any chunking gives the same values."""
+    n, n_symbols = frame.bid.shape
+    out = np.empty(n)
+    step = max(1, (1 << 20) // max(n_symbols, 1))
+    base_ok = base_mid > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for lo in range(0, n, step):
+            bid, ask = frame.bid[lo : lo + step], frame.ask[lo : lo + step]
+            ratio = 0.5 * (bid + ask) / base_mid
+            usable = (bid > 0) & (ask >= bid) & np.isfinite(ratio) & base_ok
+            count = usable.sum(axis=1)
+            total = np.where(usable, ratio, 0.0).sum(axis=1)
+            out[lo : lo + step] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return out
+
+
+def _forward_fill(series: np.ndarray) -> np.ndarray:
+    """NaN rows take the last finite value before them (the replay forward-fills its marks the same way);
+    leading NaNs stay."""
+    finite = np.isfinite(series)
+    if finite.all() or not finite.any():
+        return series
+    last = np.maximum.accumulate(np.where(finite, np.arange(series.shape[0]), -1))
+    return np.where(last >= 0, series[np.maximum(last, 0)], np.nan)
 
 
 def live_limits(sc: Scenario) -> dict[str, float]:
@@ -328,6 +363,7 @@ def _result(
     runtime_ms: float,
     chunk_ticks: int | None,
     market_info: dict[str, object],
+    price: np.ndarray | None = None,
 ) -> ScenarioResult:
     market = sc.market
     measured = measure(out)
@@ -386,4 +422,5 @@ def _result(
             "limits": live_limits(sc),
         },
         symbol_names=out.symbols,
+        price_index=price,
     )
