@@ -124,3 +124,22 @@ def funding_path(z, first_tick, interval_ticks, keep, shock, interest, clamp, pr
                 rate[r, i] = avg - clamp
             else:
                 rate[r, i] = interest
+
+
+@njit(cache=True)
+def mean_mid_ratio(bid, ask, base_mid, out):
+    """out[r] = mean over symbols of mid[r, i] / base_mid[i], over the quotes a replay can use (bid > 0,
+    ask >= bid, finite, and a positive base); NaN for a row with none. One pass, row by row, so any
+    chunking of the rows gives the same values."""
+    rows, n = bid.shape
+    for r in range(rows):
+        total = 0.0
+        used = 0
+        for i in range(n):
+            b, a, m0 = bid[r, i], ask[r, i], base_mid[i]
+            if b > 0.0 and a >= b and m0 > 0.0:
+                x = 0.5 * (b + a) / m0
+                if np.isfinite(x):
+                    total += x
+                    used += 1
+        out[r] = total / used if used else np.nan

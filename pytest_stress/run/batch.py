@@ -101,6 +101,8 @@ def _run_job(job: _Job) -> _Done:
         changes["equity_curve"] = result.equity_curve[-1:].copy()
         if hasattr(result, "drawdown_curve"):
             changes["drawdown_curve"] = result.drawdown_curve[-1:].copy()
+        if getattr(result, "price_index", None) is not None:
+            changes["price_index"] = result.price_index[-1:].copy()
     return _Done(job.index, dataclasses.replace(result, **changes), time.perf_counter() - started)
 
 
@@ -173,7 +175,7 @@ class StressTestRunner:
         The key is the scenario's name; a name met again gets ``#2``, ``#3``... (a file that does not load
         is keyed by the text given). ``symbols``/``seed`` override every scenario's market. Results do not
         depend on the worker count or on where they ran: the same seed gives bit-identical curves.
-        ``keep_curves=False`` shrinks each equity and drawdown curve to its final value (``n_ticks`` still
+        ``keep_curves=False`` shrinks each equity, drawdown and price curve to its final value (``n_ticks`` still
         gives the length), for sweeps too big to hold every curve.
         """
         if max_workers is not None and max_workers < 1:

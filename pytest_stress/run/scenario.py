@@ -140,6 +140,9 @@ def warm_up() -> None:
         return
     synthetic.warm_up()
     transforms.warm_up()
+    price_index(
+        MarketFrame(np.arange(2, dtype=np.int64), np.ones((2, 1)), np.ones((2, 1)), ("A",)), np.ones(1)
+    )
     risk.historical_var(risk.portfolio_pnl(np.ones(2), np.zeros((3, 2))), 0.99)
     risk.historical_cvar(risk.portfolio_pnl(np.ones(2), np.zeros((3, 2))), 0.99)
     ts = np.arange(4, dtype=np.int64) * 100_000_000
@@ -260,20 +263,12 @@ def price_index(frame: MarketFrame, base_mid: np.ndarray) -> np.ndarray:
     """The market's price path, one value per row of ``frame``: the equal-weight mean over symbols of
     mid / ``base_mid`` (the calm market's first mid, so the index opens at 1.0 and a stress already under
     way at tick 0 shows). Quotes the replay could not use (bid <= 0, ask < bid, not finite) and symbols
-    without a usable base are left out of a row's mean; a row with none is NaN. Row by row (in blocks of
-    about a million cells, to bound memory), so any chunking gives the same values."""
-    n, n_symbols = frame.bid.shape
-    out = np.empty(n)
-    step = max(1, (1 << 20) // max(n_symbols, 1))
-    base_ok = base_mid > 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for lo in range(0, n, step):
-            bid, ask = frame.bid[lo : lo + step], frame.ask[lo : lo + step]
-            ratio = 0.5 * (bid + ask) / base_mid
-            usable = (bid > 0) & (ask >= bid) & np.isfinite(ratio) & base_ok
-            count = usable.sum(axis=1)
-            total = np.where(usable, ratio, 0.0).sum(axis=1)
-            out[lo : lo + step] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    without a usable base are left out of a row's mean; a row with none is NaN. One compiled pass, row by
+    row, so any chunking gives the same values."""
+    from pytest_stress.market.kernels import mean_mid_ratio
+
+    out = np.empty(frame.n_ticks)
+    mean_mid_ratio(frame.bid, frame.ask, np.ascontiguousarray(base_mid, dtype=np.float64), out)
     return out
 
 
