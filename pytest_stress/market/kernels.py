@@ -129,17 +129,20 @@ def funding_path(z, first_tick, interval_ticks, keep, shock, interest, clamp, pr
 @njit(cache=True)
 def mean_mid_ratio(bid, ask, base_mid, out):
     """out[r] = mean over symbols of mid[r, i] / base_mid[i], over the quotes a replay can use (bid > 0,
-    ask >= bid, finite, and a positive base); NaN for a row with none. One pass, row by row, so any
-    chunking of the rows gives the same values."""
+    ask >= bid, both finite, and a positive finite base); NaN for a row with none. Row by row, so any
+    chunking of the rows gives the same values; branch-free inside a row, so it vectorises."""
     rows, n = bid.shape
+    half_inv = np.empty(n)
+    for i in range(n):
+        m0 = base_mid[i]
+        half_inv[i] = 0.5 / m0 if m0 > 0.0 and m0 < np.inf else 0.0
     for r in range(rows):
         total = 0.0
-        used = 0
+        used = 0.0
         for i in range(n):
-            b, a, m0 = bid[r, i], ask[r, i], base_mid[i]
-            if b > 0.0 and a >= b and m0 > 0.0:
-                x = 0.5 * (b + a) / m0
-                if np.isfinite(x):
-                    total += x
-                    used += 1
-        out[r] = total / used if used else np.nan
+            b = bid[r, i]
+            a = ask[r, i]
+            ok = (b > 0.0) & (a >= b) & (a < np.inf) & (half_inv[i] > 0.0)
+            total += (b + a) * half_inv[i] if ok else 0.0
+            used += 1.0 if ok else 0.0
+        out[r] = total / used if used > 0.0 else np.nan
