@@ -24,7 +24,10 @@ $(VENV)/.installed-test: pyproject.toml | $(PY)
 stress-suite: $(VENV)/.installed
 	$(PY) -m pytest -m stress --stress-report=html --stress-report=json $(PYTEST_ARGS)
 
+# System packages for the browser tests (Debian's chromium, as root with apt-get); a no-op once installed,
+# and never an error: without them those tests skip (under CI=true they fail).
 test: $(VENV)/.installed-test
+	sh ci/install-system-deps.sh
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
