@@ -10,7 +10,7 @@ import html
 import re
 from typing import Any
 
-from pytest_stress.certify import evidence, units
+from pytest_stress.certify import charts, evidence, units
 
 _CSS = """
 :root { --go:#0f7b3f; --nogo:#b3261e; --warn:#8a5a00; --ink:#1d2330; --muted:#5b6475; --line:#d9dde5;
@@ -53,6 +53,7 @@ tr:last-child td { border-bottom:none; }
 code, pre { font-family:ui-monospace, Menlo, Consolas, monospace; font-size:12.5px; }
 pre { background:#eef0f4; padding:10px; border-radius:6px; white-space:pre-wrap; word-break:break-all; }
 svg text { font:11px -apple-system, "Segoe UI", Roboto, Arial, sans-serif; fill:var(--muted); }
+.charts svg { display:block; width:100%; height:auto; margin:6px 0; }
 footer { color:var(--muted); font-size:12px; margin-top:28px; }
 .banner .lead { font-size:15px; margin-top:2px; } .banner .tally { font-size:12.5px; opacity:.92; margin-top:6px; }
 details.section { background:var(--card); border:1px solid var(--line); border-radius:8px; margin:10px 0; }
@@ -169,7 +170,7 @@ def run_extra(r: dict[str, Any]) -> str:
     return (
         f'{style}<div class="pts-extra"><strong>{esc(r["scenario"])}</strong> &middot; checks: '
         f"{esc(worst.replace('_', ' '))} &middot; drawdown {esc(units.value(r['max_drawdown_pct'], '%'))}"
-        f"{_equity_chart(r)}{_run_checks(r)}</div>"
+        f"{charts.equity_drawdown_chart(r)}{_run_checks(r)}</div>"
     )
 
 
@@ -203,11 +204,28 @@ def _headline(doc: dict[str, Any]) -> str:
 
 
 _BANNER = {"GO": "go", "NO-GO": "nogo", "INCOMPLETE": "incomplete"}
-_MEANING = {
-    "GO": "every required check of every certified scenario was evaluated and held",
-    "NO-GO": "a check failed, a kill switch fired, a stress test failed or a scenario could not run",
-    "INCOMPLETE": "nothing failed, but the session did not measure everything it must",
-}
+
+
+def _lead(c: dict[str, Any]) -> str:
+    """One line that says what decided a NO-GO or an INCOMPLETE, from the verdict's counts."""
+    parts = [
+        (c.get("checks_failed", 0), "check failed", "checks failed"),
+        (
+            c.get("kill_switches", 0),
+            "certified run fired its kill switch",
+            "certified runs fired their kill switch",
+        ),
+        (c.get("tests_failed", 0), "stress test failed", "stress tests failed"),
+        (c.get("scenarios_errored", 0), "scenario could not run", "scenarios could not run"),
+        (
+            c.get("checks_not_evaluated", 0),
+            "required check was not evaluated",
+            "required checks were not evaluated",
+        ),
+        (c.get("tests_not_run", 0), "stress test did not run", "stress tests did not run"),
+    ]
+    said = [f"{int(n)} {one if n == 1 else many}" for n, one, many in parts if n]
+    return "; ".join(said) if said else "nothing was certified"
 
 
 def _banner(verdict: dict[str, Any]) -> str:
@@ -220,11 +238,7 @@ def _banner(verdict: dict[str, Any]) -> str:
         "stress tests passed"
     )
     decision = verdict["decision"]
-    lead = (
-        esc(verdict["reasons"][0])
-        if decision == "GO" and verdict["reasons"]
-        else esc(_MEANING.get(decision, ""))
-    )
+    lead = esc(verdict["reasons"][0] if decision == "GO" and verdict["reasons"] else _lead(c))
     return (
         f'<section class="banner {_BANNER.get(decision, "nogo")}" id="verdict">'
         f'<div class="decision">{esc(decision)}</div><div class="lead">{lead}</div>'
@@ -268,7 +282,7 @@ def _why(
     rows += [
         f'<tr><td colspan="2" class="id"><code>{esc(t["nodeid"])}</code></td><td class="num">passes</td>'
         f'<td class="num">{esc(t["outcome"])}</td><td>{_pill(t["outcome"])}</td>'
-        f'<td class="sub">{esc((t.get("message") or "")[:300])}</td></tr>'
+        f'<td class="detail" title="{esc(t.get("message") or "")}">{esc((t.get("message") or "")[:300])}</td></tr>'
         for t in failed_tests
     ]
     not_run = [t for t in tests if t["outcome"] == "not_run"]
@@ -468,7 +482,8 @@ def _run_card(r: dict[str, Any]) -> str:
         f'<div class="meta">{esc(r["nodeid"])} &middot; seed {int(r["seed"])} &middot; {int(r["symbols"])} symbols '
         f"&middot; {units.count(int(r['n_ticks']))} ticks of {esc(units.duration(tick_s))} &middot; "
         f"replay {esc(units.duration(r['runtime_ms'] / 1000))} &middot; stresses: {stresses}</div>"
-        f"{_equity_chart(r)}"
+        f'<div class="charts">{charts.price_chart(r)}{charts.equity_drawdown_chart(r)}'
+        f"{charts.risk_events_chart(r)}</div>"
         f'<dl class="kv"><dt>max drawdown</dt><dd>{esc(units.value(r["max_drawdown_pct"], "%"))}</dd>'
         f"<dt>VaR multiple</dt><dd>{esc(units.value(r['var_multiple'], 'x'))} of the 1-day "
         f"{esc(units.percent(r['var_confidence'], fraction=True))} VaR of {esc(units.money(r['var_1d']))}</dd>"
@@ -597,62 +612,6 @@ def _controls(r: dict[str, Any]) -> str:
             f"<th>symbols</th><th>reason</th></tr>{table}</table>{more}"
         )
     return out
-
-
-def _equity_chart(r: dict[str, Any], width: int = 1000, height: int = 170) -> str:
-    """Equity over ticks: stress windows shaded, the kill switch as a red line, the start level dashed."""
-    ticks = r["equity_curve"]["tick"]
-    values = r["equity_curve"]["equity"]
-    if len(ticks) < 2:
-        return ""
-    pad_l, pad_r, pad_t, pad_b = 78, 10, 10, 22
-    n = max(int(r["n_ticks"]) - 1, 1)
-    lo, hi = min(values), max(values)
-    if hi - lo < 1e-9:
-        lo, hi = lo - 1.0, hi + 1.0
-    span = hi - lo
-    lo, hi = lo - 0.05 * span, hi + 0.05 * span
-
-    def x(t: float) -> float:
-        return pad_l + (width - pad_l - pad_r) * t / n
-
-    def y(v: float) -> float:
-        return pad_t + (height - pad_t - pad_b) * (hi - v) / (hi - lo)
-
-    shapes = []
-    for s in r["stresses"]:
-        x0, x1 = x(min(s["start_tick"], n)), x(min(s["end_tick"], n))
-        shapes.append(
-            f'<rect x="{x0:.1f}" y="{pad_t}" width="{max(x1 - x0, 1):.1f}" '
-            f'height="{height - pad_t - pad_b}" fill="#f3d9a6" opacity="0.45"/>'
-        )
-    y0 = y(r["initial_capital"])
-    shapes.append(
-        f'<line x1="{pad_l}" x2="{width - pad_r}" y1="{y0:.1f}" y2="{y0:.1f}" stroke="#8b93a3" '
-        'stroke-dasharray="4 3" stroke-width="1"/>'
-    )
-    pts = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in zip(ticks, values, strict=False))
-    shapes.append(f'<polyline points="{pts}" fill="none" stroke="#2456c7" stroke-width="1.6"/>')
-    if r["kill_switch_triggered"]:
-        xk = x(r["kill_switch_tick"])
-        shapes.append(
-            f'<line x1="{xk:.1f}" x2="{xk:.1f}" y1="{pad_t}" y2="{height - pad_b}" stroke="#b3261e" '
-            'stroke-width="2"/>'
-        )
-        shapes.append(f'<text x="{xk + 4:.1f}" y="{pad_t + 12}" style="fill:#b3261e">KILL_SWITCH</text>')
-    seconds = n * r["tick_ms"] / 1000
-    labels = [
-        f'<text x="{pad_l - 6}" y="{y(hi - 0.05 * span) + 4:.1f}" text-anchor="end">{units.money(hi - 0.05 * span)}</text>',
-        f'<text x="{pad_l - 6}" y="{y(lo + 0.05 * span) + 4:.1f}" text-anchor="end">{units.money(lo + 0.05 * span)}</text>',
-        f'<text x="{pad_l}" y="{height - 6}">0 s</text>',
-        f'<text x="{width - pad_r}" y="{height - 6}" text-anchor="end">{esc(units.duration(seconds))}</text>',
-        f'<text x="{(pad_l + width) / 2:.0f}" y="{height - 6}" text-anchor="middle">equity (liquidation value); '
-        "shaded: stress window; dashed: initial capital</text>",
-    ]
-    return (
-        f'<svg viewBox="0 0 {width} {height}" width="100%" role="img" '
-        f'aria-label="equity curve of {esc(r["scenario"])}">' + "".join(shapes) + "".join(labels) + "</svg>"
-    )
 
 
 def _tests_table(tests: list[dict[str, Any]]) -> str:
