@@ -190,19 +190,30 @@ class _Recorder:
     """Feeds test reports to the certification session, writes the reports, prints the verdict."""
 
     def __init__(self, config: pytest.Config, state: CertificationSession) -> None:
+        from pytest_stress.certify.trace import cli_options
+
         self.config = config
         self.state = state
         self.written: list[Path] = []
         self.write_error: str | None = None
+        state.rootdir = Path(config.rootpath)
+        state.cli_options = cli_options(config.getoption)
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.state.set_collected(item.nodeid for item in session.items if "stress" in item.keywords)
+
+    @pytest.hookimpl(tryfirst=True)  # before xdist's worker serialises the report for the controller
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if hasattr(self.config, "workerinput"):
+            self.state.announce_collected(report)
         self.state.add_report(report)
 
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if hasattr(self.config, "workerinput") or not self.state.targets:
             return
         from pytest_stress.certify import environment
 
+        self.state.finish(exitstatus)
         try:
             self.written = self.state.write(environment.collect(self.state.cwd, self.state.options))
         except StressError as exc:
@@ -229,7 +240,13 @@ class _Recorder:
             tr.write_line(f"  {reason}")
         for caveat in verdict.caveats:
             tr.write_line(f"  not covered: {caveat}", yellow=True)
+        not_run = self.state.not_run()
+        if not_run:
+            tr.write_line(f"  not run: {len(not_run)} collected stress test(s)", yellow=True)
         for path in self.written:
             tr.write_line(f"report: {os.path.relpath(path, self.config.invocation_params.dir)}")
+        if self.state.journal_written is not None:
+            where = os.path.relpath(self.state.journal_written, self.config.invocation_params.dir)
+            tr.write_line(f"journal: {where} (entry appended)")
         if self.write_error:
             tr.write_line(f"report NOT written: {self.write_error}", red=True)

@@ -4,10 +4,10 @@ against the reference stack it passes with a GO."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+from report_support import read_report
 
 BROKEN = Path(__file__).resolve().parents[2] / "examples" / "broken_stacks"
 
@@ -39,7 +39,7 @@ def _run(pytester: pytest.Pytester, *specs: str) -> tuple[pytest.RunResult, dict
     pytester.syspathinsert(BROKEN)
     args = ["--stress-runbook", "-m", "stress", "-p", "no:cacheprovider", "--stress-report=json:cert.json"]
     result = pytester.runpytest(*args, *(f"--stress-stack={s}" for s in specs))
-    return result, json.loads((pytester.path / "cert.json").read_text())
+    return result, read_report(pytester.path / "cert.json")
 
 
 def _failures(doc: dict) -> dict[str, set[str]]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import textwrap
 from pathlib import Path
 
 import pytest
+from report_support import STRICT_SCENARIO, read_report
 
 CERTIFY_LITE = """
     import pytest
@@ -16,22 +16,9 @@ CERTIFY_LITE = """
         stress_run.certify()
 """
 
-STRICT_SCENARIO = """
-    name: strict_crash
-    description: flash crash against a drawdown limit no book can meet
-    market: {source: synthetic, symbols: 5, duration_s: 10, tick_ms: 100, seed: 3}
-    portfolio: {initial_capital: 1000000}
-    stress:
-      - {type: flash_crash, price_shock_pct: -0.03, spread_mult: 3.0, duration_s: 10}
-    expect:
-      max_drawdown_pct: {max: 1.0}
-      position_delta_pct: {max: 10.0}
-    on_breach: kill_switch
-"""
-
 
 def _report(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_report(path)  # validated against the shipped JSON Schema
 
 
 def test_markers_are_registered_and_strict_markers_is_clean(pytester: pytest.Pytester) -> None:
