@@ -131,7 +131,7 @@ def test_failing_expectation_turns_verdict_to_no_go(pytester: pytest.Pytester) -
     kill = next(e for e in run["events"] if e["event"] == "KILL_SWITCH")
     assert kill["tick"] == run["kill_switch_tick"]
     assert (
-        f'<td><code>KILL_SWITCH</code></td><td class="num">1</td><td class="num">{kill["time_ms"] / 1000:g} s</td>'
+        f'<td><code>KILL_SWITCH</code></td><td class="num">1</td><td class="num">{kill["time_ms"]:g} ms</td>'
         in page
     )
     result.stdout.fnmatch_lines(["verdict: NO-GO"])
