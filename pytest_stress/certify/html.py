@@ -149,8 +149,16 @@ def render(doc: dict[str, Any]) -> str:
             _regulatory(certified, measures, doc["tests"]),
             "mapping aid, not legal advice",
         ),
-        _section("Reproduce", _reproduce(doc), "the commands that rerun this session"),
-        _section("Run environment and traceability", _environment(env), _env_summary(env)),
+        _section(
+            "Reproduce",
+            _reproduce(doc),
+            f"{len(doc['reproduce'].get('failures') or [])} failures, each with its command; the session",
+        ),
+        _section(
+            "Run environment and traceability",
+            _environment(env, doc.get("traceability")),
+            _env_summary(env),
+        ),
         f"<footer>Report schema {esc(doc['schema'])}; the same data is in certification.json. "
         f"Started {esc(doc['started_at'])}, finished {esc(doc['finished_at'])}.</footer>",
         "</main></body></html>",
@@ -658,10 +666,32 @@ def _fault_value(f: dict[str, Any]) -> str:
     return "" if value is None else f" {esc(f'{float(value):g}')}"
 
 
-def _environment(env: dict[str, Any]) -> str:
+def _environment(env: dict[str, Any], trace: dict[str, Any] | None = None) -> str:
+    """Versions and settings, then what identifies what was certified: the time scale as applied, which
+    Toxiproxy served the faults, and the SHA-256 of every scenario file and dataset."""
+    trace = trace or {}
     sha = env.get("git_sha")
     if sha and env.get("git_dirty"):
         sha = f"{sha} (with uncommitted changes)"
+    scale = trace.get("time_scale") or {}
+    if scale:
+        applied = ", ".join(f"{f:g}x" for f in scale.get("applied") or []) or "no fault was scaled"
+        scale_text = (
+            f"{scale['factor']:g}x from {scale['origin']}; {scale['faults_scaled']} fault windows divided "
+            f"by it ({applied})"
+        )
+    else:
+        scale_text = f"{env.get('time_scale'):g}x"
+    servers = env.get("toxiproxy_servers") or []
+    proxies = (
+        "; ".join(
+            f"{s['kind']} {s.get('version') or '(version not answered)'} at {s['url']}"
+            + (f" on {s['worker']}" if s.get("worker") else "")
+            + f", {s['tests']} tests"
+            for s in servers
+        )
+        or "not used in this session"
+    )
     rows = [
         ("package", f"{env.get('package')} {env.get('version')}"),
         ("git revision", sha or "not a git checkout"),
@@ -673,12 +703,31 @@ def _environment(env: dict[str, Any]) -> str:
             env.get("seed_override") if env.get("seed_override") is not None else "from each scenario file",
         ),
         ("profile", env.get("profile")),
-        (
-            "time scale",
-            f"{env.get('time_scale'):g}x (recorded; no scenario of this version runs in wall-clock time)",
-        ),
+        ("time scale", scale_text),
         ("scenario dirs", ", ".join(env.get("scenario_dirs") or []) or "bundled library only"),
-        ("toxiproxy", env.get("toxiproxy_url") or "not used in this session"),
+        ("toxiproxy", proxies),
+        ("waivers file", env.get("waivers_file") or "none"),
     ]
     body = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in rows)
-    return f'<dl class="kv">{body}</dl>'
+    files = "".join(
+        f'<tr><td>{esc(f["scenario"])}</td><td class="id"><code>{esc(f.get("source") or "")}</code></td>'
+        f'<td class="id"><code>{esc(f.get("sha256") or "not readable")}</code></td></tr>'
+        for f in trace.get("scenario_files") or []
+    )
+    data = "".join(
+        f'<tr><td>{esc(d["scenario"])}</td><td class="id"><code>{esc(d["path"])}</code></td>'
+        f'<td class="id"><code>{esc(d.get("sha256") or "not recorded")}</code></td></tr>'
+        for d in trace.get("datasets") or []
+    )
+    out = f'<dl class="kv">{body}</dl>'
+    if files:
+        out += (
+            "<h3>Scenario files</h3><table><thead><tr><th>Scenario</th><th>File</th><th>SHA-256</th></tr>"
+            f"</thead><tbody>{files}</tbody></table>"
+        )
+    if data:
+        out += (
+            "<h3>Datasets</h3><table><thead><tr><th>Scenario</th><th>Data</th><th>SHA-256</th></tr>"
+            f"</thead><tbody>{data}</tbody></table>"
+        )
+    return out

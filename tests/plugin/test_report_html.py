@@ -31,8 +31,9 @@ def page(pytester: pytest.Pytester) -> str:
 
 
 def _text(page: str) -> str:
-    """The page's visible text outside charts."""
+    """The page's visible prose and figures: outside charts, code (ids, hashes) and commands."""
     body = re.sub(r"<svg.*?</svg>", "", page, flags=re.S)
+    body = re.sub(r"<(code|pre)>.*?</\1>", "", body, flags=re.S)
     body = re.sub(r"<style>.*?</style>", "", body, flags=re.S)
     return re.sub(r"<[^>]+>", " ", body)
 

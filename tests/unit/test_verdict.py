@@ -101,3 +101,13 @@ def test_a_report_is_written_readable_by_the_review_and_never_half(tmp_path):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
     assert path.read_text() == "{}"
     assert [p.name for p in path.parent.iterdir()] == ["certification.json"]  # no temp file left
+
+
+def test_a_session_cut_short_is_never_go_even_when_all_that_ran_passed():
+    v = decide(
+        [_run(_check("a", "passed"))],
+        [{"nodeid": "t::ran", "outcome": "passed"}, {"nodeid": "t::later", "outcome": "not_run"}],
+    )
+    assert v.decision == INCOMPLETE
+    assert v.reasons == ("1 stress test did not run (the session ended early): t::later",)
+    assert v.counts["tests_not_run"] == 1
