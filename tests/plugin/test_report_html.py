@@ -70,3 +70,16 @@ def test_numbers_carry_their_units_and_never_an_exponent(page: str) -> None:
     assert not re.search(r"\d[eE][+-]?\d", text), re.search(r".{30}\d[eE][+-]?\d.{30}", text)
     assert re.search(r"drawdown \d+(\.\d+)? %", text)
     assert "%%" not in text
+
+
+def test_the_details_carry_their_charts(page: str) -> None:
+    """Charts where people would rather look than read: each run's price path, equity and drawdown, and the
+    ranked weakest scenarios, inline SVG (matplotlib), nothing fetched."""
+    for label in (
+        "weakest scenarios ranked by drawdown",
+        "flash_crash_lite: equity and drawdown",
+        "broker_api_outage: equity and drawdown",
+    ):
+        assert f'aria-label="{label}"' in page
+    assert page.count('<svg role="img"') >= 5
+    assert "<script" not in page
