@@ -22,7 +22,7 @@ from pytest_stress.metrics import METRICS
 from pytest_stress.scenario import Scenario, load_scenario, load_scenario_file, scenario_library
 from pytest_stress.specs.common import MAX_SEED  # the schema's bound: numpy's SeedSequence refuses negatives
 from pytest_stress.specs.waivers import load_waivers
-from pytest_stress.verdict import Verdict, decide, record_of
+from pytest_stress.verdict import Verdict, decide, decide_result, record_of
 
 if TYPE_CHECKING:
     from pytest_stress.run.result import ScenarioResult
@@ -263,7 +263,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from pytest_stress.run.scenario import run_scenario
 
     result = run_scenario(sc, symbols=args.symbols, seed=args.seed)
-    verdict = decide([record_of(result)], waivers=waivers)
+    verdict = decide_result(result, waivers)
     if args.json:
         doc = result.to_dict()
         doc["verdict"] = verdict.decision

@@ -240,9 +240,9 @@ def record_of(result: Any) -> dict[str, Any]:
     }
 
 
-def decide_result(result: Any) -> Verdict:
+def decide_result(result: Any, waivers: Sequence[Waiver] = ()) -> Verdict:
     """The verdict of one scenario run, certified: what ``run`` prints and a batch reports per scenario."""
-    return decide([record_of(result)])
+    return decide([record_of(result)], waivers=waivers)
 
 
 def _unique(lines: list[str]) -> tuple[str, ...]:

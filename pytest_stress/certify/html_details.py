@@ -129,17 +129,13 @@ def run_card(r: dict[str, Any]) -> str:
         f"{esc(units.percent(r['var_confidence'], fraction=True))} VaR of {esc(units.money(r['var_1d']))}</dd>"
         f"<dt>position delta</dt><dd>{esc(units.value(r['position_delta_pct'], '%'))}</dd>"
         f"<dt>capital / final equity</dt><dd>{esc(units.money(r['initial_capital']))} / "
-        f"{esc(units.money(_float(r['final_equity'])))} (gross leverage {esc(units.number(r['gross_leverage']))}\u00d7)</dd>"
+        f"{esc(units.money(float(r['final_equity'])))} (gross leverage {esc(units.number(r['gross_leverage']))}\u00d7)</dd>"
         f"<dt>kill switch</dt><dd>{kill}</dd></dl>"
         + (f"<ul>{breaches}</ul>" if breaches else "")
         + run_checks(r)
         + controls(r)
         + "</details>"
     )
-
-
-def _float(v: Any) -> float:
-    return float(v)  # inf/nan arrive as text from the JSON layer
 
 
 def _unit(metric: str) -> str:

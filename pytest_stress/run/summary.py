@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Union
 
 from pytest_stress.specs.waivers import Waiver
-from pytest_stress.verdict import GO, INCOMPLETE, NO_GO, decide, record_of
+from pytest_stress.verdict import GO, INCOMPLETE, NO_GO, decide_result
 
 if TYPE_CHECKING:
     from pytest_stress.run.result import ScenarioResult
@@ -57,7 +57,7 @@ def verdict(outcome: Outcome, waivers: Sequence[Waiver] = ()) -> str:
     """GO, NO-GO or INCOMPLETE by the one decision function; ERROR for a scenario that could not run."""
     if isinstance(outcome, ScenarioFailure):
         return ERROR
-    return decide([record_of(outcome)], waivers=waivers).decision
+    return decide_result(outcome, waivers).decision
 
 
 def _numbers(result: Any) -> dict[str, float | int | bool]:
